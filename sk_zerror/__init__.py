@@ -1,0 +1,20 @@
+"""Scikit-learn estimators trained with the Z-Error Loss.
+
+The Z-Error Loss leaves out of each batch's loss the samples whose error (or,
+in classification, whose given-class logit) lies more than ``sigma`` standard
+deviations from the batch centre, so the network forgets data errors instead
+of learning them.
+"""
+
+from ._losses import ZErrorBCEWithLogitsLoss, ZErrorCrossEntropyLoss, ZErrorMSELoss
+from ._zscore import zscore_mask
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "ZErrorBCEWithLogitsLoss",
+    "ZErrorCrossEntropyLoss",
+    "ZErrorMSELoss",
+    "__version__",
+    "zscore_mask",
+]
