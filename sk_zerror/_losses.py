@@ -191,8 +191,9 @@ class ZErrorMSELoss(_ZErrorMixin, nn.MSELoss):
         Inlier threshold in standard deviations (> 0; ``inf`` masks only
         non-finite values). Change it during training with :meth:`set_sigma`.
     statistic : {"residual", "loss", "target"}, default="residual"
-        What is z-scored: the signed error ``input - target`` (the note's text),
-        the squared error, or the target itself (the note's code listing).
+        What is z-scored: the signed residual ``target - input`` (observed
+        minus predicted, the note's text), the squared error, or the target
+        itself (the note's code listing).
     center : {"mean", "median"}, default="mean"
         Batch location; ``"median"`` resists the outliers it should detect.
     scale : {"std", "mad"}, default="std"
@@ -266,9 +267,9 @@ class ZErrorMSELoss(_ZErrorMixin, nn.MSELoss):
             raise _shape_error("ZErrorMSELoss", input, target)
         true = true.to(pred.dtype)
         if self.statistic == "residual":
-            values = pred.detach() - true
+            values = true - pred.detach()
         elif self.statistic == "loss":
-            values = (pred.detach() - true) ** 2
+            values = (true - pred.detach()) ** 2
         else:
             values = true
         mask, scores = self._inlier_mask(values, None, 1)
@@ -290,7 +291,11 @@ class ZErrorBCEWithLogitsLoss(_ZErrorMixin, nn.BCEWithLogitsLoss):
 
     The logits of each class (label 0 and label 1) are modelled by their own
     Gaussian within the batch; a sample whose logit lies more than ``sigma``
-    standard deviations from its class centre is left out of the loss.
+    standard deviations from its class centre is left out of the loss. The
+    z-scored value is the given-class logit: the logit for label 1 and its
+    negative for label 0, so a negative z-score means less confidence in the
+    given label than the class's typical sample, and ``tail="lower"`` masks
+    only those.
 
     Parameters
     ----------
@@ -298,7 +303,7 @@ class ZErrorBCEWithLogitsLoss(_ZErrorMixin, nn.BCEWithLogitsLoss):
         Inlier threshold, shared or one per class (label 0, label 1).
     space : {"logit", "probability"}, default="logit"
         Where the class distributions are modelled: the logits (the note's
-        preference) or the sigmoid probabilities.
+        preference) or the sigmoid probabilities of the given label.
     center, scale, tail, statistics, momentum, reduction, check_input
         As in :class:`ZErrorMSELoss`.
     weight : Tensor, default=None
@@ -364,7 +369,11 @@ class ZErrorBCEWithLogitsLoss(_ZErrorMixin, nn.BCEWithLogitsLoss):
         if self.check_input and bool(((labels != 0) & (labels != 1)).any()):
             raise ValueError("target must hold binary labels 0 and 1 only.")
         classes = labels.long()
-        values = logits.detach()
+        # Z-score the given-class logit (its negative for label 0), so that a
+        # low z-score always means little confidence in the given label, as
+        # in the cross-entropy loss. Negation is affine: the note's two-tailed
+        # per-class masks are unchanged.
+        values = torch.where(classes == 1, logits.detach(), -logits.detach())
         if self.space == "probability":
             values = torch.sigmoid(values)
         mask, scores = self._inlier_mask(values.unsqueeze(1), classes, 2)

@@ -91,7 +91,8 @@ def test_binary_mask_equals_per_class_loop(n, sigma, space, seed):
     labels = torch.randint(0, 2, (n, 1), generator=gen).float()
     loss = ZErrorBCEWithLogitsLoss(sigma=sigma, space=space)
     loss(logits, labels)
-    scores = logits if space == "logit" else torch.sigmoid(logits)
+    given = torch.where(labels == 1, logits, -logits)
+    scores = given if space == "logit" else torch.sigmoid(given)
     expected = looped_class_mask(scores.squeeze(1), labels.squeeze(1).long(), sigma, 2)
     assert_array_equal(loss.last_mask.reshape(-1).numpy(), expected.numpy())
 
@@ -188,6 +189,20 @@ def test_all_masked_batch_gives_zero_loss_and_zero_gradient(kind):
     value.backward()
     assert value.item() == 0.0
     assert (input.grad == 0).all()
+
+
+def test_binary_lower_tail_flags_only_doubtful_labels():
+    # Label 0 rows: a confident one (-6) and a doubtful one (+3); label 1
+    # rows: a confident one (+6) and a doubtful one (-3).
+    logits = torch.tensor(
+        [-1.0, -1.2, -0.8, -1.1, -6.0, 3.0] + [1.0, 1.2, 0.8, 1.1, 6.0, -3.0]
+    )
+    labels = torch.tensor([0.0] * 6 + [1.0] * 6)
+    loss = ZErrorBCEWithLogitsLoss(sigma=1.0, tail="lower")
+    loss(logits, labels)
+    flagged = (~loss.last_mask).nonzero().squeeze(1).tolist()
+    assert flagged == [5, 11]
+    assert loss.last_scores[5] < -1 and loss.last_scores[4] > 1
 
 
 def test_mse_multi_output_has_per_output_statistics():
