@@ -6,15 +6,22 @@ deviations from the batch centre, so the network forgets data errors instead
 of learning them.
 """
 
+from ._classifier import ZErrorClassifier
 from ._losses import ZErrorBCEWithLogitsLoss, ZErrorCrossEntropyLoss, ZErrorMSELoss
+from ._regressor import ZErrorRegressor
+from ._schedule import SigmaScheduler, sigma_at_epoch
 from ._zscore import zscore_mask
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "SigmaScheduler",
     "ZErrorBCEWithLogitsLoss",
+    "ZErrorClassifier",
     "ZErrorCrossEntropyLoss",
     "ZErrorMSELoss",
+    "ZErrorRegressor",
     "__version__",
+    "sigma_at_epoch",
     "zscore_mask",
 ]

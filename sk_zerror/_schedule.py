@@ -1,0 +1,221 @@
+"""Annealing of the inlier threshold: a skorch callback."""
+
+import math
+
+import numpy as np
+from skorch.callbacks import Callback, EarlyStopping
+
+__all__ = ["SigmaScheduler", "sigma_at_epoch"]
+
+SCHEDULES = ("linear", "cosine", "exponential")
+
+
+def sigma_at_epoch(
+    epoch, target, *, start=10.0, schedule="linear", anneal_epochs=10, warmup_epochs=0
+):
+    """Threshold for a 0-based ``epoch`` of an annealing schedule.
+
+    Parameters
+    ----------
+    epoch : int
+        0-based epoch number.
+    target : float or ndarray
+        Final threshold (scalar or one per class).
+    start : float or None, default=10.0
+        Threshold of the first annealed epoch; ``None`` uses ``target`` from
+        the start (no annealing).
+    schedule : {"linear", "cosine", "exponential"}, default="linear"
+        ``"linear"`` is the note's ``get_sigma_threshold``; ``"cosine"`` moves
+        slowly at both ends; ``"exponential"`` interpolates geometrically.
+    anneal_epochs : int, default=10
+        Number of epochs from ``start`` to ``target``; 0 means ``target`` at once.
+    warmup_epochs : int, default=0
+        Epochs before annealing during which nothing is masked (sigma = inf).
+
+    Returns
+    -------
+    sigma : float or ndarray
+        ``inf`` during warm-up.
+
+    Examples
+    --------
+    >>> from sk_zerror import sigma_at_epoch
+    >>> [sigma_at_epoch(e, 2.0, start=10.0, anneal_epochs=4) for e in range(6)]
+    [10.0, 8.0, 6.0, 4.0, 2.0, 2.0]
+    >>> sigma_at_epoch(0, 2.0, warmup_epochs=1)
+    inf
+    """
+    if epoch < warmup_epochs:
+        return math.inf if np.ndim(target) == 0 else np.full(np.shape(target), np.inf)
+    if start is None or anneal_epochs <= 0:
+        return target
+    progress = min((epoch - warmup_epochs) / anneal_epochs, 1.0)
+    target = np.asarray(target, dtype=float)
+    if schedule == "linear":
+        sigma = start + (target - start) * progress
+    elif schedule == "cosine":
+        sigma = target + (start - target) * 0.5 * (1.0 + math.cos(math.pi * progress))
+    else:
+        sigma = start * (target / start) ** progress
+    return float(sigma) if sigma.ndim == 0 else sigma
+
+
+class SigmaScheduler(Callback):
+    """Anneal the Z-Error loss threshold from a wide ``start`` to ``target``.
+
+    The technical note's annealing ("Adaptive Sigma Threshold"): early in
+    training every sample is learnt from; as the model improves, the window
+    narrows and the remaining outliers are masked. The criterion's ``sigma``
+    buffer is changed in place at the start of each epoch, so neither the
+    criterion nor the optimizer (and Adam's moment estimates) is rebuilt, as
+    ``net.set_params(criterion__sigma=...)`` would do.
+
+    Works on any skorch net whose criterion is a Z-Error loss.
+
+    Parameters
+    ----------
+    target : float or array-like, default=2.0
+        Final threshold; one value per class is allowed when the criterion
+        was built with per-class sigma.
+    start : float or None, default=10.0
+        Threshold of the first annealed epoch; ``None`` disables annealing.
+    schedule : {"linear", "cosine", "exponential"}, default="linear"
+        Shape of the path from ``start`` to ``target``.
+    anneal_epochs : int or None, default=None
+        Epochs from ``start`` to ``target``; ``None`` uses the net's
+        ``max_epochs`` minus the warm-up, as in the note.
+    warmup_epochs : int, default=0
+        Initial epochs without any masking.
+    criterion : str, default="criterion"
+        Name of the criterion on the net (``net.<criterion>_``).
+
+    Attributes
+    ----------
+    sigma_ : float or ndarray
+        Threshold in force in the current (or last) epoch.
+
+    Notes
+    -----
+    Each epoch, the history gets ``sigma`` (the threshold in force),
+    ``sigma_annealing`` (True while warm-up or annealing is still under way)
+    and ``masked_fraction`` (the fraction of training samples masked in
+    their batch). Reading the masked count costs one host sync per epoch,
+    not per batch.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import torch
+    >>> from skorch import NeuralNetRegressor
+    >>> from sk_zerror import SigmaScheduler, ZErrorMSELoss
+    >>> X = np.random.default_rng(0).normal(size=(64, 3)).astype("float32")
+    >>> y = X.sum(axis=1, keepdims=True)
+    >>> net = NeuralNetRegressor(
+    ...     torch.nn.Linear(3, 1), criterion=ZErrorMSELoss(), max_epochs=4,
+    ...     train_split=None, verbose=0,
+    ...     callbacks=[SigmaScheduler(target=2.0, start=8.0, anneal_epochs=3)],
+    ... )
+    >>> net = net.fit(X, y)
+    >>> net.history[:, "sigma"]
+    [8.0, 6.0, 4.0, 2.0]
+    """
+
+    def __init__(
+        self,
+        target=2.0,
+        *,
+        start=10.0,
+        schedule="linear",
+        anneal_epochs=None,
+        warmup_epochs=0,
+        criterion="criterion",
+    ):
+        self.target = target
+        self.start = start
+        self.schedule = schedule
+        self.anneal_epochs = anneal_epochs
+        self.warmup_epochs = warmup_epochs
+        self.criterion = criterion
+
+    def _validate(self, net):
+        if self.schedule not in SCHEDULES:
+            raise ValueError(
+                f"schedule must be one of {SCHEDULES}, got {self.schedule!r}."
+            )
+        if self.start is not None and not self.start > 0:
+            raise ValueError(f"start must be > 0 or None, got {self.start!r}.")
+        target = np.asarray(self.target, dtype=float)
+        if target.ndim > 1 or not (target > 0).all():
+            raise ValueError(f"target must be > 0, got {self.target!r}.")
+        criterion = getattr(net, self.criterion + "_", None)
+        if not hasattr(criterion, "set_sigma"):
+            raise TypeError(
+                f"SigmaScheduler needs a Z-Error criterion with set_sigma; "
+                f"net.{self.criterion}_ is {type(criterion).__name__}."
+            )
+        return criterion, target
+
+    def on_train_begin(self, net, **kwargs):
+        self.criterion_, self.target_ = self._validate(net)
+        self.anneal_epochs_ = (
+            max(net.max_epochs - self.warmup_epochs, 0)
+            if self.anneal_epochs is None
+            else self.anneal_epochs
+        )
+        self.epoch_ = len(net.history) - 1
+        self.masked_ = None
+        self.seen_ = 0
+
+    def _sigma(self, epoch):
+        return sigma_at_epoch(
+            epoch,
+            self.target_ if self.target_.ndim else float(self.target_),
+            start=self.start,
+            schedule=self.schedule,
+            anneal_epochs=self.anneal_epochs_,
+            warmup_epochs=self.warmup_epochs,
+        )
+
+    def on_epoch_begin(self, net, **kwargs):
+        self.epoch_ += 1
+        self.sigma_ = self._sigma(self.epoch_)
+        self.criterion_.set_sigma(self.sigma_)
+        annealing = self.epoch_ < self.warmup_epochs + (
+            self.anneal_epochs_ if self.start is not None else 0
+        )
+        net.history.record(
+            "sigma", self.sigma_.tolist() if np.ndim(self.sigma_) else self.sigma_
+        )
+        net.history.record("sigma_annealing", bool(annealing))
+        self.masked_ = None
+        self.seen_ = 0
+
+    def on_batch_end(self, net, batch=None, training=False, **kwargs):
+        mask = getattr(self.criterion_, "last_mask", None)
+        if not training or mask is None:
+            return
+        # Accumulate on the device; read once per epoch.
+        masked = (~mask).sum()
+        self.masked_ = masked if self.masked_ is None else self.masked_ + masked
+        self.seen_ += mask.numel()
+
+    def on_epoch_end(self, net, **kwargs):
+        if self.masked_ is not None and self.seen_:
+            net.history.record("masked_fraction", float(self.masked_) / self.seen_)
+
+
+class AnnealAwareEarlyStopping(EarlyStopping):
+    """Early stopping that waits until the sigma annealing has finished.
+
+    While ``sigma`` still moves, the masked loss changes for reasons other
+    than learning, so patience is not spent and the best score is reset.
+    Reads ``sigma_annealing`` from the history, as written by
+    :class:`SigmaScheduler`.
+    """
+
+    def on_epoch_end(self, net, **kwargs):
+        if net.history[-1].get("sigma_annealing", False):
+            self.misses_ = 0
+            self.dynamic_threshold_ = np.inf if self.lower_is_better else -np.inf
+            return
+        super().on_epoch_end(net, **kwargs)
