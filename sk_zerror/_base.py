@@ -39,6 +39,15 @@ def resolve_device(device):
     return device
 
 
+def private_rng(device):
+    """Fork torch's random state: the caller's generator is left as it was.
+
+    Even prediction draws from it (the DataLoader takes a base seed).
+    """
+    cuda = [torch.device(device)] if str(device).startswith("cuda") else []
+    return torch.random.fork_rng(devices=cuda)
+
+
 def as_float32(X):
     """A C-contiguous, writable float32 copy only where one is needed."""
     return np.require(X, dtype=np.float32, requirements=["C", "W"])
@@ -109,7 +118,7 @@ class ZErrorBase(BaseEstimator):
 
     def _check_sigma(self, n_groups):
         """The target sigma as a float or one value per group."""
-        sigma = np.asarray(self.sigma, dtype=float)
+        sigma = np.array(self.sigma, dtype=float)
         if sigma.ndim == 0:
             return float(sigma)
         if sigma.shape != (n_groups,) or not (sigma > 0).all():
@@ -196,10 +205,8 @@ class ZErrorBase(BaseEstimator):
             WEIGHT: sample_weight.astype(np.float32),
         }
         callbacks, train_split = self._callbacks(sigma, seed, is_classifier(self))
-        cuda = [torch.device(device)] if str(device).startswith("cuda") else []
-        # A private random stream: reproducible with random_state, and the
-        # caller's global torch generator is left as it was.
-        with torch.random.fork_rng(devices=cuda):
+        # A private random stream: reproducible with random_state.
+        with private_rng(device):
             torch.manual_seed(seed)
             net = ZErrorNet(
                 module=self._build_module(X.shape[1], n_outputs),
@@ -228,7 +235,8 @@ class ZErrorBase(BaseEstimator):
 
     def _record_outliers(self, X, y, sigma):
         """Whole-training-set pass at the final sigma: the outlier ledger."""
-        outputs = self.net_.forward(X, training=False)
+        with private_rng(self.net_.device):
+            outputs = self.net_.forward(X, training=False)
         values, groups, n_groups = self._ledger_values(outputs, y)
         inliers, scores = zscore_mask(
             values,
@@ -251,5 +259,6 @@ class ZErrorBase(BaseEstimator):
         X = validate_data(
             self, X, reset=False, accept_sparse=False, dtype=[np.float64, np.float32]
         )
-        out = self.net_.forward(as_float32(X), training=False)
+        with private_rng(self.net_.device):
+            out = self.net_.forward(as_float32(X), training=False)
         return out.reshape(out.shape[0], -1).double().numpy()

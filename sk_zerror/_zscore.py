@@ -90,13 +90,15 @@ def sigma_tensor(sigma, n_groups, *, device=None, dtype=torch.float64):
     """
     if isinstance(sigma, bool):
         raise TypeError("sigma must be a positive number or a sequence of them.")
+    # Always a copy: the losses change their sigma buffer in place, which must
+    # never write through to the caller's array or tensor.
     if isinstance(sigma, torch.Tensor):
-        tensor = sigma.detach().to(device=device, dtype=dtype)
+        tensor = sigma.detach().to(device=device, dtype=dtype, copy=True)
     elif isinstance(sigma, int | float):
         tensor = torch.tensor(float(sigma), device=device, dtype=dtype)
     elif isinstance(sigma, Sequence) or hasattr(sigma, "__array__"):
         try:
-            tensor = torch.as_tensor(sigma, dtype=dtype, device=device)
+            tensor = torch.tensor(sigma, dtype=dtype, device=device)
         except (TypeError, ValueError, RuntimeError) as exc:
             raise TypeError(
                 f"sigma must be a positive number or a sequence of them; {exc}"

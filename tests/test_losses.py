@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -272,6 +273,14 @@ def test_set_sigma_changes_the_buffer_in_place():
         loss.set_sigma([1.0, 2.0])
     with pytest.raises(ValueError, match="sigma must be > 0"):
         loss.set_sigma(-1.0)
+
+
+@pytest.mark.parametrize("as_type", [np.array, torch.tensor])
+def test_set_sigma_never_writes_through_to_the_callers_sigma(as_type):
+    sigma = as_type([1.0, 2.0])
+    loss = ZErrorCrossEntropyLoss(sigma=sigma)
+    loss.set_sigma([5.0, 6.0])
+    assert list(map(float, sigma)) == [1.0, 2.0]
 
 
 def test_infinite_sigma_masks_only_non_finite_values():
