@@ -265,7 +265,7 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
         if n_classes < 2:
             raise ValueError(
                 "ZErrorClassifier needs samples of at least two classes in the "
-                f"data; got only one class: {self.classes_[0]!r}."
+                f"data; got only one class: {self.classes_.tolist()[0]!r}."
             )
         sigma = self._check_sigma(n_classes)
         y_encoded = encoder.transform(y)

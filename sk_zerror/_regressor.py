@@ -245,11 +245,11 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
         """
         X, y = self._validate_X_y(X, y, multi_output=True, y_numeric=True)
         sample_weight = _check_sample_weight(sample_weight, X)
-        sigma = self._check_sigma(1)
-        if not np.ndim(sigma) == 0:
+        if np.ndim(self.sigma) != 0:
             raise ValueError(
                 f"ZErrorRegressor needs a single sigma, got {self.sigma!r}."
             )
+        sigma = self._check_sigma(1)
         y2d = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
         self._y_1d = np.ndim(y) == 1
         self.n_outputs_ = y2d.shape[1]

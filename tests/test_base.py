@@ -1,0 +1,125 @@
+import numpy as np
+import pytest
+import torch
+from numpy.testing import assert_array_equal
+from skorch.callbacks import Callback
+
+from sk_zerror import ZErrorClassifier, ZErrorRegressor
+from sk_zerror._base import resolve_device
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 4))
+    return X, X[:, 0] - X[:, 1]
+
+
+def test_device_resolution():
+    assert resolve_device("cpu") == "cpu"
+    assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ValueError, match="is not a torch device"):
+        resolve_device("tpu9")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="tests the CPU-only message")
+def test_cuda_without_cuda_is_a_clear_error(data):
+    X, y = data
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        ZErrorRegressor(device="cuda", max_epochs=1).fit(X, y)
+
+
+class Wide(torch.nn.Module):
+    def __init__(self, n_in=4, width=8):
+        super().__init__()
+        self.body = torch.nn.Sequential(
+            torch.nn.Linear(n_in, width), torch.nn.ReLU(), torch.nn.Linear(width, 1)
+        )
+
+    def forward(self, X):
+        return self.body(X)
+
+
+def test_module_class_with_params_and_instance_left_untouched(data):
+    X, y = data
+    reg = ZErrorRegressor(module=Wide, module_params={"width": 16}, max_epochs=3)
+    reg.fit(X, y)
+    assert reg.net_.module_.body[0].out_features == 16
+    instance = Wide()
+    before = {k: v.clone() for k, v in instance.state_dict().items()}
+    reg = ZErrorRegressor(module=instance, max_epochs=3).fit(X, y)
+    assert reg.net_.module_ is not instance
+    for key, value in instance.state_dict().items():
+        assert torch.equal(value, before[key])
+
+
+def test_module_with_wrong_output_shape_is_refused(data):
+    X, y = data
+    with pytest.raises(ValueError, match=r"module returned outputs of shape \(2, 3\)"):
+        ZErrorRegressor(module=torch.nn.Linear(4, 3), max_epochs=1).fit(X, y)
+
+
+class CountEpochs(Callback):
+    def initialize(self):
+        self.epochs_ = 0
+        return self
+
+    def on_epoch_end(self, net, **kwargs):
+        self.epochs_ += 1
+
+
+def test_user_callbacks_run_on_a_copy(data):
+    X, y = data
+    counter = CountEpochs()
+    reg = ZErrorRegressor(callbacks=[counter], max_epochs=3).fit(X, y)
+    assert not hasattr(counter, "epochs_")
+    copied = dict(reg.net_.callbacks_)["CountEpochs"]
+    assert copied.epochs_ == 3
+
+
+def test_verbose_prints_the_epoch_table(data, capsys):
+    X, y = data
+    ZErrorRegressor(verbose=1, max_epochs=2).fit(X, y)
+    out = capsys.readouterr().out
+    assert "train_loss" in out and "sigma" in out
+
+
+def test_early_stopping_holds_out_data_and_leaves_nan_frequency(data):
+    X, y = data
+    reg = ZErrorRegressor(
+        early_stopping=True, validation_fraction=0.25, max_epochs=6, random_state=0
+    ).fit(X, y)
+    assert "valid_loss" in reg.net_.history[-1]
+    assert np.isnan(reg.outlier_frequency_).sum() == 15
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adamw", torch.optim.RMSprop])
+def test_optimizers(data, optimizer):
+    X, y = data
+    reg = ZErrorRegressor(optimizer=optimizer, max_epochs=2).fit(X, y)
+    expected = {"sgd": torch.optim.SGD, "adamw": torch.optim.AdamW}.get(
+        optimizer, optimizer
+    )
+    assert isinstance(reg.net_.optimizer_, expected)
+
+
+def test_running_statistics_with_small_batches(data):
+    X, y = data
+    y = y.copy()
+    y[:3] += 50
+    reg = ZErrorRegressor(
+        statistics="running",
+        batch_size=8,
+        max_epochs=20,
+        random_state=0,
+        center="median",
+        scale="mad",
+    ).fit(X, y)
+    assert reg.net_.criterion_.running_seen.all()
+    assert reg.outlier_mask_[:3].all()
+
+
+def test_classifier_shares_the_base(data):
+    X, y = data
+    clf = ZErrorClassifier(max_epochs=2, random_state=0).fit(X, y > 0)
+    assert_array_equal(clf.classes_, [False, True])

@@ -1,0 +1,157 @@
+import pickle
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.datasets import load_iris, make_classification
+from sklearn.model_selection import FixedThresholdClassifier, GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sk_zerror import ZErrorClassifier
+
+FAST = dict(max_epochs=40, random_state=0)
+
+
+@pytest.fixture
+def noisy_binary():
+    X, y = make_classification(
+        n_samples=400, n_informative=4, class_sep=2.0, random_state=0
+    )
+    y_noisy = y.copy()
+    y_noisy[:20] = 1 - y_noisy[:20]
+    return X, y_noisy, y
+
+
+@pytest.fixture
+def noisy_iris():
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    rng = np.random.default_rng(0)
+    flipped = rng.choice(len(y), 12, replace=False)
+    y_noisy = y.copy()
+    y_noisy[flipped] = (y[flipped] + 1) % 3
+    return X, y_noisy, y, flipped
+
+
+def test_binary_flags_flipped_labels(noisy_binary):
+    X, y_noisy, y = noisy_binary
+    clf = ZErrorClassifier(**FAST).fit(X, y_noisy)
+    assert clf.outlier_mask_[:20].mean() >= 0.6
+    assert clf.outlier_mask_[20:].mean() <= 0.02
+    # Lower tail: flagged rows are the ones least confident in their label.
+    assert (clf.outlier_scores_[clf.outlier_mask_] < -2).all()
+    assert (clf.predict(X) == y).mean() > 0.95
+
+
+def test_lower_tail_never_flags_confident_rows(noisy_binary):
+    X, y_noisy, _ = noisy_binary
+    lower = ZErrorClassifier(**FAST).fit(X, y_noisy)
+    both = ZErrorClassifier(tail="both", **FAST).fit(X, y_noisy)
+    assert not (lower.outlier_mask_ & (lower.outlier_scores_ > 0)).any()
+    assert (both.outlier_mask_ & (both.outlier_scores_ > 2)).any()
+
+
+def test_multiclass_flags_flipped_labels(noisy_iris):
+    X, y_noisy, y, flipped = noisy_iris
+    clf = ZErrorClassifier(max_epochs=60, random_state=0).fit(X, y_noisy)
+    assert clf.decision_function(X).shape == (150, 3)
+    assert clf.decision_threshold_ is None
+    # Iris's versicolor/virginica flips are partly ambiguous even when clean:
+    # 5 of the 12 flips stand out, against 3 of the 138 clean rows.
+    clean = np.setdiff1d(np.arange(150), flipped)
+    assert clf.outlier_mask_[flipped].mean() >= 0.4
+    assert clf.outlier_mask_[clean].mean() <= 0.03
+    assert (clf.predict(X) == y).mean() > 0.9
+
+
+def test_string_labels_and_probabilities(noisy_iris):
+    X, y_noisy, _, _ = noisy_iris
+    names = np.array(["setosa", "versicolor", "virginica"])[y_noisy]
+    clf = ZErrorClassifier(**FAST).fit(X, names)
+    assert_array_equal(clf.classes_, ["setosa", "versicolor", "virginica"])
+    proba = clf.predict_proba(X)
+    assert_allclose(proba.sum(axis=1), 1.0)
+    assert_array_equal(clf.predict(X), clf.classes_[proba.argmax(axis=1)])
+    assert set(clf.predict(X)) <= set(names)
+
+
+def test_binary_decision_function_is_the_logit(noisy_binary):
+    X, y_noisy, _ = noisy_binary
+    clf = ZErrorClassifier(**FAST).fit(X, y_noisy)
+    logits = clf.decision_function(X)
+    assert logits.shape == (400,)
+    assert_allclose(clf.predict_proba(X)[:, 1], 1 / (1 + np.exp(-logits)))
+    assert_array_equal(clf.predict(X), (logits > 0).astype(int))
+    fixed = FixedThresholdClassifier(
+        clf, threshold=2.0, response_method="decision_function"
+    ).fit(X, y_noisy)
+    expected = (fixed.estimator_.decision_function(X) >= 2.0).astype(int)
+    assert_array_equal(fixed.predict(X), expected)
+
+
+def test_threshold_parameter_moves_binary_predictions(noisy_binary):
+    X, y_noisy, _ = noisy_binary
+    clf = ZErrorClassifier(threshold=1.5, **FAST).fit(X, y_noisy)
+    assert clf.decision_threshold_ == 1.5
+    assert_array_equal(clf.predict(X), (clf.decision_function(X) > 1.5).astype(int))
+
+
+def test_per_class_sigma(noisy_iris):
+    X, y_noisy, _, _ = noisy_iris
+    sigma = np.array([1e6, 1e6, 1.0])
+    clf = ZErrorClassifier(sigma=sigma, **FAST).fit(X, y_noisy)
+    assert_array_equal(sigma, [1e6, 1e6, 1.0])
+    assert_allclose(clf.net_.criterion_.sigma.numpy(), sigma)
+    assert not clf.outlier_mask_[y_noisy != 2].any()
+    assert clf.outlier_mask_[y_noisy == 2].any()
+    with pytest.raises(ValueError, match="3 positive values .one per class."):
+        ZErrorClassifier(sigma=[1.0, 2.0], max_epochs=1).fit(X, y_noisy)
+
+
+def test_probability_space(noisy_binary):
+    X, y_noisy, _ = noisy_binary
+    clf = ZErrorClassifier(space="probability", **FAST).fit(X, y_noisy)
+    assert clf.outlier_mask_[:20].mean() > clf.outlier_mask_[20:].mean()
+
+
+def test_pipeline_grid_search_over_sigma(noisy_binary):
+    X, y_noisy, _ = noisy_binary
+    pipe = make_pipeline(StandardScaler(), ZErrorClassifier(max_epochs=30))
+    search = GridSearchCV(pipe, {"zerrorclassifier__sigma": [1.5, 3.0]}, cv=2, n_jobs=2)
+    search.fit(X, y_noisy)
+    assert search.best_score_ > 0.8
+
+
+def test_pickle_round_trip(noisy_iris):
+    X, y_noisy, _, _ = noisy_iris
+    clf = ZErrorClassifier(max_epochs=5, random_state=0).fit(X, y_noisy)
+    clone = pickle.loads(pickle.dumps(clf))
+    assert_array_equal(clone.predict_proba(X), clf.predict_proba(X))
+
+
+def test_same_random_state_identical_predictions(noisy_binary):
+    X, y_noisy, _ = noisy_binary
+    a = ZErrorClassifier(**FAST).fit(X, y_noisy).decision_function(X)
+    b = ZErrorClassifier(**FAST).fit(X, y_noisy).decision_function(X)
+    assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    "y, error, match",
+    [
+        (np.zeros(10), ValueError, "at least two classes.*only one class: 0.0"),
+        (np.linspace(0, 1, 10), ValueError, "Unknown label type"),
+    ],
+)
+def test_bad_targets_raise_a_clear_error(y, error, match):
+    X = np.random.default_rng(0).normal(size=(10, 2))
+    with pytest.raises(error, match=match):
+        ZErrorClassifier(max_epochs=1).fit(X, y)
+
+
+def test_nan_in_X_is_refused():
+    X = np.ones((6, 2))
+    X[2, 1] = np.nan
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        ZErrorClassifier(max_epochs=1).fit(X, [0, 1] * 3)

@@ -1,0 +1,208 @@
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sk_zerror import ZErrorRegressor
+
+FAST = dict(max_epochs=40, random_state=0)
+
+
+@pytest.fixture
+def corrupted():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 3))
+    y_clean = X @ np.array([1.0, -2.0, 0.5]) + 0.1 * rng.normal(size=300)
+    y = y_clean.copy()
+    y[:15] += 20.0
+    return X, y, y_clean
+
+
+def rmse(a, b):
+    return float(np.sqrt(np.mean((a - b) ** 2)))
+
+
+def test_robust_setting_flags_the_gross_errors_and_ignores_them(corrupted):
+    X, y, y_clean = corrupted
+    robust = ZErrorRegressor(center="median", scale="mad", **FAST).fit(X, y)
+    plain = ZErrorRegressor(sigma=1e9, sigma_start=None, **FAST).fit(X, y)
+    assert robust.outlier_mask_[:15].all()
+    assert robust.outlier_mask_[15:].mean() < 0.1
+    # Positive scores: the recorded targets are too high.
+    assert (robust.outlier_scores_[:15] > 5).all()
+    assert rmse(robust.predict(X[15:]), y_clean[15:]) < 0.5 * rmse(
+        plain.predict(X[15:]), y_clean[15:]
+    )
+    assert not plain.outlier_mask_.any()
+
+
+def test_outlier_frequency_counts_masked_epochs(corrupted):
+    X, y, _ = corrupted
+    reg = ZErrorRegressor(center="median", scale="mad", **FAST).fit(X, y)
+    assert reg.outlier_frequency_.shape == (300,)
+    assert ((reg.outlier_frequency_ >= 0) & (reg.outlier_frequency_ <= 1)).all()
+    assert reg.outlier_frequency_[:15].min() > reg.outlier_frequency_[15:].mean()
+    history = reg.net_.history
+    assert history[-1, "sigma"] == 2.0 and history[0, "sigma"] == 10.0
+    assert 0 < history[-1, "masked_fraction"] < 0.2
+
+
+def test_targets_of_any_scale_train_alike(corrupted):
+    X, y, _ = corrupted
+    small = ZErrorRegressor(**FAST).fit(X, y)
+    large = ZErrorRegressor(**FAST).fit(X, 1e6 * y + 5e6)
+    assert_allclose(large.predict(X), 1e6 * small.predict(X) + 5e6, rtol=1e-4)
+    assert_array_equal(large.outlier_mask_, small.outlier_mask_)
+    assert_allclose(large.target_mean_, 1e6 * y.mean() + 5e6)
+
+
+def test_multi_output_targets(corrupted):
+    X, y, _ = corrupted
+    Y = np.column_stack([y, -3 * y])
+    Y[20, 1] += 100.0
+    reg = ZErrorRegressor(center="median", scale="mad", **FAST).fit(X, Y)
+    assert reg.predict(X).shape == (300, 2)
+    assert reg.n_outputs_ == 2
+    assert reg.outlier_scores_.shape == (300, 2)
+    assert reg.outlier_mask_[:15].all() and reg.outlier_mask_[20]
+    column = ZErrorRegressor(**FAST).fit(X, y[:, None])
+    assert column.predict(X).shape == (300, 1)
+
+
+def test_integer_and_float32_inputs_are_accepted(corrupted):
+    X, y, _ = corrupted
+    reg = ZErrorRegressor(**FAST)
+    reg.fit(np.round(X * 10).astype(np.int64), np.round(y).astype(np.int32))
+    assert reg.predict(np.round(X * 10).astype(np.int64)).dtype == np.float64
+    reg.fit(X.astype(np.float32), y.astype(np.float32))
+    assert np.isfinite(reg.predict(X)).all()
+
+
+def test_sample_weight_zero_removes_rows(corrupted):
+    X, y, y_clean = corrupted
+    weight = np.ones(300)
+    weight[:15] = 0.0
+    plain = dict(sigma=1e9, sigma_start=None, **FAST)
+    weighted = ZErrorRegressor(**plain).fit(X, y, sample_weight=weight)
+    unweighted = ZErrorRegressor(**plain).fit(X, y)
+    assert rmse(weighted.predict(X[15:]), y_clean[15:]) < 0.5 * rmse(
+        unweighted.predict(X[15:]), y_clean[15:]
+    )
+    ones = ZErrorRegressor(**FAST).fit(X, y, sample_weight=np.ones(300))
+    assert_array_equal(ones.predict(X), ZErrorRegressor(**FAST).fit(X, y).predict(X))
+
+
+def test_same_random_state_gives_identical_predictions_and_spares_global_rng(
+    corrupted,
+):
+    X, y, _ = corrupted
+    state = torch.get_rng_state()
+    a = ZErrorRegressor(dropout=0.2, **FAST).fit(X, y).predict(X)
+    assert torch.equal(torch.get_rng_state(), state)
+    b = ZErrorRegressor(dropout=0.2, **FAST).fit(X, y).predict(X)
+    c = ZErrorRegressor(dropout=0.2, max_epochs=40, random_state=1).fit(X, y)
+    assert_array_equal(a, b)
+    assert not np.allclose(a, c.predict(X))
+
+
+def test_pickle_and_joblib_round_trips(corrupted, tmp_path):
+    X, y, _ = corrupted
+    reg = ZErrorRegressor(**FAST).fit(X, y)
+    expected = reg.predict(X)
+    assert_array_equal(pickle.loads(pickle.dumps(reg)).predict(X), expected)
+    joblib.dump(reg, tmp_path / "reg.joblib")
+    loaded = joblib.load(tmp_path / "reg.joblib")
+    assert_array_equal(loaded.predict(X), expected)
+    assert_array_equal(loaded.outlier_mask_, reg.outlier_mask_)
+
+
+def test_pipeline_grid_search_clone_and_set_params(corrupted):
+    X, y, _ = corrupted
+    pipe = make_pipeline(StandardScaler(), ZErrorRegressor(max_epochs=15))
+    search = GridSearchCV(
+        pipe, {"zerrorregressor__sigma": [1.5, 3.0]}, cv=2, n_jobs=2
+    ).fit(X, y)
+    assert search.best_params_["zerrorregressor__sigma"] in (1.5, 3.0)
+    assert search.predict(X).shape == (300,)
+    reg = ZErrorRegressor(sigma=3.0)
+    twin = clone(reg).set_params(sigma=1.5, lr=0.1)
+    assert reg.sigma == 3.0 and twin.sigma == 1.5 and twin.lr == 0.1
+    assert not hasattr(twin, "net_")
+
+
+def test_pandas_in_feature_names_out(corrupted):
+    pd = pytest.importorskip("pandas")
+    X, y, _ = corrupted
+    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    reg = ZErrorRegressor(**FAST).fit(frame, pd.Series(y))
+    assert_array_equal(reg.feature_names_in_, ["a", "b", "c"])
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        from_array = reg.predict(X)
+    assert_allclose(reg.predict(frame), from_array)
+
+
+def test_the_note_setting_reproduces_the_target_listing(corrupted):
+    X, y, _ = corrupted
+    reg = ZErrorRegressor(statistic="target", sigma_start=None, **FAST).fit(X, y)
+    z = (y - y.mean()) / y.std()
+    # Whole-set pass on standardised targets: the flags are the |z| > 2 rows.
+    assert_array_equal(reg.outlier_mask_, np.abs(z) > 2)
+
+
+@pytest.mark.parametrize(
+    "X, y, match",
+    [
+        (np.array([[1.0, np.nan]] * 5), np.arange(5.0), "Input X contains NaN"),
+        (np.array([[1.0, np.inf]] * 5), np.arange(5.0), "Input X contains infinity"),
+        (np.empty((0, 2)), np.empty(0), "0 sample"),
+        (np.ones((5, 2)), np.array([1.0, np.nan, 2, 3, 4]), "Input y contains NaN"),
+    ],
+)
+def test_bad_data_raises_a_clear_error(X, y, match):
+    with pytest.raises(ValueError, match=match):
+        ZErrorRegressor(max_epochs=2).fit(X, y)
+
+
+def test_predict_checks_the_number_of_features(corrupted):
+    X, y, _ = corrupted
+    reg = ZErrorRegressor(max_epochs=2).fit(X, y)
+    with pytest.raises(ValueError, match="X has 2 features, but ZErrorRegressor"):
+        reg.predict(X[:, :2])
+
+
+def test_sparse_input_is_refused_clearly(corrupted):
+    sparse = pytest.importorskip("scipy.sparse")
+    X, y, _ = corrupted
+    with pytest.raises(TypeError, match="Sparse data was passed"):
+        ZErrorRegressor(max_epochs=2).fit(sparse.csr_matrix(X), y)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (dict(sigma=0.0), "'sigma' parameter of ZErrorRegressor must be"),
+        (dict(sigma=[1.0, 2.0]), "ZErrorRegressor needs a single sigma"),
+        (dict(statistic="error"), "'statistic' parameter"),
+        (dict(hidden_layer_sizes=(10, 0)), "hidden_layer_sizes must be a sequence"),
+        (dict(lr=-1.0), "'lr' parameter"),
+    ],
+)
+def test_bad_parameters_raise_at_fit(corrupted, params, match):
+    X, y, _ = corrupted
+    with pytest.raises(ValueError, match=match):
+        ZErrorRegressor(max_epochs=2, **params).fit(X, y)
+
+
+def test_the_input_data_is_not_modified(corrupted):
+    X, y, _ = corrupted
+    X_copy, y_copy = X.copy(), y.copy()
+    ZErrorRegressor(max_epochs=2).fit(X, y)
+    assert_array_equal(X, X_copy)
+    assert_array_equal(y, y_copy)
