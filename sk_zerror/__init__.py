@@ -7,21 +7,27 @@ of learning them.
 """
 
 from ._classifier import ZErrorClassifier
+from ._cutoffs import Cutoff, gaussian_cutoff, skewnorm_cutoff
 from ._losses import ZErrorBCEWithLogitsLoss, ZErrorCrossEntropyLoss, ZErrorMSELoss
 from ._regressor import ZErrorRegressor
 from ._schedule import SigmaScheduler, sigma_at_epoch
+from ._threshold import ZThresholdCalibrator
 from ._zscore import zscore_mask
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "Cutoff",
     "SigmaScheduler",
     "ZErrorBCEWithLogitsLoss",
     "ZErrorClassifier",
     "ZErrorCrossEntropyLoss",
     "ZErrorMSELoss",
     "ZErrorRegressor",
+    "ZThresholdCalibrator",
     "__version__",
+    "gaussian_cutoff",
     "sigma_at_epoch",
+    "skewnorm_cutoff",
     "zscore_mask",
 ]

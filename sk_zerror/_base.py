@@ -234,7 +234,10 @@ class ZErrorBase(BaseEstimator):
         return net
 
     def _record_outliers(self, X, y, sigma):
-        """Whole-training-set pass at the final sigma: the outlier ledger."""
+        """Whole-training-set pass at the final sigma: the outlier ledger.
+
+        Returns the network's outputs on the training set.
+        """
         with private_rng(self.net_.device):
             outputs = self.net_.forward(X, training=False)
         values, groups, n_groups = self._ledger_values(outputs, y)
@@ -252,6 +255,7 @@ class ZErrorBase(BaseEstimator):
         scores = scores.reshape(len(values), -1).double().numpy()
         self.outlier_mask_ = ~inliers.all(dim=1).numpy()
         self.outlier_scores_ = scores[:, 0] if scores.shape[1] == 1 else scores
+        return outputs
 
     def _forward(self, X):
         """Raw network outputs for new data, as a float64 array (n, n_outputs)."""

@@ -12,6 +12,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from ._base import ZErrorBase, as_float32
+from ._cutoffs import gaussian_cutoff, skewnorm_cutoff
 from ._losses import ZErrorBCEWithLogitsLoss, ZErrorCrossEntropyLoss
 
 __all__ = ["ZErrorClassifier"]
@@ -76,9 +77,15 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
         Where each class's distribution is modelled: the given-class logit
         (the note's preference), or the predicted probability of the given
         label (binary) or its logarithm (multi-class).
-    threshold : float, default=0.0
+    threshold : float or {"gaussian", "skewnorm"}, default=0.0
         Logit cutoff of binary ``predict``: a sample is predicted positive
-        (``classes_[1]``) when its logit is above it. 0 is probability 0.5.
+        (``classes_[1]``) when its logit is at or above it; 0 is probability
+        0.5. ``"gaussian"`` sets it, after training, where the Gaussians of
+        the two classes' inlier logits on the whole training set cross
+        (:func:`gaussian_cutoff`); ``"skewnorm"`` where skew-normals of their
+        probabilities cross (:func:`skewnorm_cutoff`). A cutoff learnt on
+        the training set is optimistic: :class:`ZThresholdCalibrator` sets it
+        on held-out data instead.
     center : {"mean", "median"}, default="mean"
         Location of each class's scores in the batch. ``"median"`` is not
         pulled by the mislabelled samples.
@@ -123,6 +130,9 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
         ``masked_fraction`` of every epoch.
     decision_threshold_ : float or None
         Logit cutoff used by binary ``predict``; None with more classes.
+    cutoff_ : Cutoff or None
+        With ``threshold="gaussian"`` or ``"skewnorm"``, the fitted cutoff
+        and its two per-class distributions (for plotting); else None.
     outlier_mask_ : ndarray of shape (n_samples,), dtype=bool
         True for the training rows that are outliers of their class in a final
         pass over the whole training set at the final ``sigma`` (whole-set
@@ -172,7 +182,7 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
     _parameter_constraints: dict = {
         **ZErrorBase._parameter_constraints,
         "space": [StrOptions({"logit", "probability"})],
-        "threshold": [Real],
+        "threshold": [Real, StrOptions({"gaussian", "skewnorm"})],
     }
 
     def __init__(
@@ -288,9 +298,24 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
             target, n_outputs = y_encoded.astype(np.int64), n_classes
         X32 = as_float32(X)
         self._train(X32, target, sample_weight, n_outputs, criterion, sigma)
-        self._record_outliers(X32, y_encoded, sigma)
-        self.decision_threshold_ = float(self.threshold) if n_classes == 2 else None
+        outputs = self._record_outliers(X32, y_encoded, sigma)
+        self.cutoff_ = None
+        self.decision_threshold_ = None
+        if n_classes == 2:
+            self.decision_threshold_ = self._binary_threshold(outputs, y_encoded, sigma)
         return self
+
+    def _binary_threshold(self, outputs, y_encoded, sigma):
+        """The logit cutoff: the fixed one, or one fitted on training logits."""
+        if not isinstance(self.threshold, str):
+            return float(self.threshold)
+        logits = outputs.reshape(-1).double().numpy()
+        if self.threshold == "gaussian":
+            cutoff = gaussian_cutoff(logits, y_encoded, sigma=sigma, pos_label=1)
+        else:
+            cutoff = skewnorm_cutoff(expit(logits), y_encoded, sigma=sigma, pos_label=1)
+        self.cutoff_ = cutoff
+        return float(cutoff.threshold)
 
     def _ledger_values(self, outputs, y_encoded):
         """Each row's given-class score (logit or probability), per class."""
@@ -364,5 +389,5 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
         check_is_fitted(self)
         logits = self.decision_function(X)
         if logits.ndim == 1:
-            return self.classes_[(logits > self.decision_threshold_).astype(int)]
+            return self.classes_[(logits >= self.decision_threshold_).astype(int)]
         return self.classes_[np.argmax(logits, axis=1)]

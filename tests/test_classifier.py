@@ -97,6 +97,28 @@ def test_threshold_parameter_moves_binary_predictions(noisy_binary):
     assert_array_equal(clf.predict(X), (clf.decision_function(X) > 1.5).astype(int))
 
 
+@pytest.mark.parametrize("method", ["gaussian", "skewnorm"])
+def test_fitted_threshold_on_imbalanced_data(method):
+    X, y = make_classification(
+        n_samples=600,
+        n_informative=3,
+        weights=[0.9, 0.1],
+        class_sep=0.7,
+        random_state=0,
+    )
+    fixed = ZErrorClassifier(**FAST).fit(X, y)
+    fitted = ZErrorClassifier(threshold=method, **FAST).fit(X, y)
+    assert fitted.cutoff_.method == method
+    assert fitted.decision_threshold_ == fitted.cutoff_.threshold
+    # The minority class's cutoff moves below 0 and recovers positives.
+    assert fitted.decision_threshold_ < 0
+    logits = fitted.decision_function(X)
+    assert_array_equal(fitted.predict(X), (logits >= fitted.decision_threshold_))
+    recall = lambda clf: (clf.predict(X)[y == 1] == 1).mean()  # noqa: E731
+    assert recall(fitted) > recall(fixed)
+    assert fixed.cutoff_ is None and fixed.decision_threshold_ == 0.0
+
+
 def test_per_class_sigma(noisy_iris):
     X, y_noisy, _, _ = noisy_iris
     sigma = np.array([1e6, 1e6, 1.0])
