@@ -108,6 +108,18 @@ def plot_sigma_schedule(estimator, *, ax=None):
     -------
     ax : matplotlib Axes
         The axis holding sigma.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import numpy as np
+    >>> from sk_zerror import ZErrorRegressor
+    >>> from sk_zerror.plotting import plot_sigma_schedule
+    >>> X = np.random.default_rng(0).normal(size=(100, 2))
+    >>> reg = ZErrorRegressor(max_epochs=5, random_state=0).fit(X, X[:, 0])
+    >>> plot_sigma_schedule(reg).get_ylabel()
+    'sigma'
     """
     est = _final_step(estimator)
     check_is_fitted(est, "net_")
@@ -149,6 +161,18 @@ def plot_class_distributions(estimator, X, y, *, ax=None, bins=40):
     Returns
     -------
     ax : matplotlib Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from sklearn.datasets import make_classification
+    >>> from sk_zerror import ZErrorClassifier
+    >>> from sk_zerror.plotting import plot_class_distributions
+    >>> X, y = make_classification(n_samples=200, random_state=0)
+    >>> clf = ZErrorClassifier(max_epochs=5, random_state=0).fit(X, y)
+    >>> plot_class_distributions(clf, X, y).get_xlabel()
+    'decision score (logit)'
     """
     est = _final_step(estimator)
     check_is_fitted(est)
