@@ -11,17 +11,22 @@ from ._zscore import (
     GroupStatistics,
     _check_groups,
     _check_option,
+    _finite_and_clean,
+    _group_statistics,
+    _zscores,
     degenerate_groups,
-    group_statistics,
     inlier_mask_from_zscores,
     rounding_eps,
     sigma_tensor,
-    zscores_from_statistics,
+    usable_groups,
 )
 
 __all__ = ["ZErrorMSELoss", "ZErrorBCEWithLogitsLoss", "ZErrorCrossEntropyLoss"]
 
 REDUCTIONS = ("mean", "sum", "none")
+# Label of the outliers in the cross-entropy; the real labels are checked to
+# lie in [0, n_classes) (or index the logits), so it never meets one of them.
+IGNORED = -100
 STATISTICS = ("batch", "running")
 
 
@@ -127,14 +132,13 @@ class _ZErrorMixin:
         eps = rounding_eps(values.dtype)
         with torch.no_grad():
             work = values.detach().to(torch.float64)
-            stats = group_statistics(
-                work, groups, n_groups, center=self.center, scale=self.scale
+            finite, clean = _finite_and_clean(work)
+            stats = _group_statistics(
+                work, finite, clean, groups, n_groups, self.center, self.scale
             )
             if self.statistics == "running":
                 stats = self._running_statistics(stats, eps)
-            z = zscores_from_statistics(
-                work, groups, stats, degenerate_groups(stats, eps)
-            )
+            z = _zscores(work, finite, groups, stats, usable_groups(stats, eps))
             mask = inlier_mask_from_zscores(z, groups, sigma, self.tail)
         return mask, z.to(values.dtype)
 
@@ -150,9 +154,11 @@ class _ZErrorMixin:
         total = elementwise.sum()
         if self.reduction == "sum":
             return total
-        count = mask.sum() if weights is None else (weights * mask).sum()
-        count = count.to(total.dtype)
         # An all-masked batch gives 0 / 1: loss 0 with zero, finite gradients.
+        if weights is None:
+            # An integer count is positive exactly when it is at least 1.
+            return total / mask.sum().clamp(min=1).to(total.dtype)
+        count = (weights * mask).sum().to(total.dtype)
         return total / torch.where(count > 0, count, torch.ones_like(count))
 
     def extra_repr(self):
@@ -275,12 +281,12 @@ class ZErrorMSELoss(_ZErrorMixin, nn.MSELoss):
         mask, scores = self._inlier_mask(values, None, 1)
         shape = input.shape if input.ndim >= target.ndim else target.shape
         self._remember(mask, scores, shape)
-        # Outliers are replaced before the loss, so even a NaN or inf there
-        # contributes exactly zero to the loss and its gradient.
-        squared = F.mse_loss(
+        # Outliers are replaced by 0 on both sides before the loss: their
+        # squared error is exactly (0 - 0)^2 = 0, and even a NaN or inf there
+        # adds nothing to the loss or its gradient.
+        elementwise = F.mse_loss(
             torch.where(mask, pred, 0.0), torch.where(mask, true, 0.0), reduction="none"
         )
-        elementwise = torch.where(mask, squared, 0.0)
         if self.reduction == "none":
             return elementwise.reshape(shape)
         return self._reduce(elementwise, mask)
@@ -485,20 +491,26 @@ class ZErrorCrossEntropyLoss(_ZErrorMixin, nn.CrossEntropyLoss):
         )
         given = scores.gather(1, groups.unsqueeze(1))
         # A non-finite logit of any class makes the row's loss non-finite, so
-        # the row is an outlier whatever its given-class score.
-        row_finite = torch.isfinite(scores).all(dim=1, keepdim=True)
+        # the row is an outlier whatever its given-class score. x - x is 0 for
+        # a finite x and NaN otherwise: a row sum tells the finite rows apart
+        # several times faster than isfinite(...).all(dim=1).
+        row_finite = (scores - scores).sum(dim=1, keepdim=True) == 0
         given = torch.where(row_finite, given, torch.nan)
         mask, scores = self._inlier_mask(given, groups, n_classes)
         mask = mask.squeeze(1)
         self._remember(mask, scores, target.shape)
-        ce = F.cross_entropy(
+        # Outliers get an ignored label: their loss is then exactly 0, with or
+        # without weights and label smoothing, with no masking of the result.
+        # Their logits are replaced too, so that a non-finite one cannot put
+        # NaN into the gradient.
+        elementwise = F.cross_entropy(
             torch.where(mask.unsqueeze(1), input, 0.0),
-            groups,
+            torch.where(mask, groups, IGNORED),
             weight=self.weight,
             label_smoothing=self.label_smoothing,
             reduction="none",
+            ignore_index=IGNORED,
         )
-        elementwise = torch.where(mask, ce, 0.0)
         if self.reduction == "none":
             return elementwise
         weights = None if self.weight is None else self.weight[groups]

@@ -74,11 +74,14 @@ def _check_groups(groups, n_samples, n_groups, device, check_input):
         n_groups = int(groups.max()) + 1 if n_samples else 1
     elif n_groups < 1:
         raise ValueError(f"n_groups must be >= 1, got {n_groups}.")
-    if check_input and n_samples and bool(((groups < 0) | (groups >= n_groups)).any()):
-        bad = groups[(groups < 0) | (groups >= n_groups)].unique()[:5].tolist()
-        raise ValueError(
-            f"groups (labels) must lie in [0, {n_groups - 1}]; found {bad}."
-        )
+    if check_input and n_samples:
+        # One reduction and one host sync, however many groups.
+        low, high = torch.stack(torch.aminmax(groups)).tolist()
+        if low < 0 or high >= n_groups:
+            bad = groups[(groups < 0) | (groups >= n_groups)].unique()[:5].tolist()
+            raise ValueError(
+                f"groups (labels) must lie in [0, {n_groups - 1}]; found {bad}."
+            )
     return groups, n_groups
 
 
@@ -139,10 +142,24 @@ def group_sums(values, groups, n_groups):
     sums : Tensor of shape (n_groups, 3, d)
         ``sums[:, 0]`` counts, ``sums[:, 1]`` sums, ``sums[:, 2]`` sums of squares.
     """
-    finite = torch.isfinite(values)
-    clean = torch.where(finite, values, 0.0)
-    stacked = torch.stack([finite.to(values.dtype), clean, clean * clean], dim=1)
-    out = values.new_zeros((n_groups, 3, values.shape[1]))
+    return _sums(*_finite_and_clean(values), groups, n_groups)
+
+
+def _finite_and_clean(values):
+    """The finite mask of ``values`` and ``values`` with 0 for the non-finite ones.
+
+    Two kernels, where ``isfinite`` (four) and ``where`` take five: a value is
+    finite exactly when replacing its NaN and infinities by 0 leaves it as is.
+    """
+    clean = torch.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
+    return values == clean, clean
+
+
+def _sums(finite, clean, groups, n_groups):
+    """:func:`group_sums` from the output of :func:`_finite_and_clean`."""
+    # stack promotes the boolean mask to the float dtype as it copies.
+    stacked = torch.stack([finite, clean, clean * clean], dim=1)
+    out = clean.new_zeros((n_groups, 3, clean.shape[1]))
     return out.index_add_(0, groups, stacked)
 
 
@@ -152,7 +169,12 @@ def degenerate_groups(stats, eps):
     That is fewer than two finite members, or a spread at the rounding level
     of the centre (``eps`` relative), which is no spread at all.
     """
-    return (stats.count < 2) | ~(stats.scale > eps * stats.center.abs())
+    return ~usable_groups(stats, eps)
+
+
+def usable_groups(stats, eps):
+    """The complement of :func:`degenerate_groups`, one kernel fewer."""
+    return (stats.count >= 2) & (stats.scale > eps * stats.center.abs())
 
 
 def statistics_from_sums(sums):
@@ -163,10 +185,11 @@ def statistics_from_sums(sums):
     return GroupStatistics(mean, var.clamp(min=0).sqrt(), count)
 
 
-def _group_median(values, groups, n_groups):
+def _group_median(values, groups, n_groups, finite=None):
     """Median of the finite values of each group and column, NaN for none."""
     n, d = values.shape
-    finite = torch.isfinite(values)
+    if finite is None:
+        finite = torch.isfinite(values)
     key = torch.where(finite, values, torch.inf)
     # Sort by value, then stably by group: each group becomes a contiguous,
     # ascending run with its non-finite members (now +inf) at the end.
@@ -210,13 +233,20 @@ def group_statistics(values, groups, n_groups, *, center="mean", scale="std"):
         ``center``, ``scale`` and ``count`` (finite members), each (n_groups, d).
     """
     with torch.no_grad():
+        finite, clean = _finite_and_clean(values)
+    return _group_statistics(values, finite, clean, groups, n_groups, center, scale)
+
+
+def _group_statistics(values, finite, clean, groups, n_groups, center, scale):
+    """:func:`group_statistics` reusing :func:`_finite_and_clean`'s output."""
+    with torch.no_grad():
         if center == "mean" and scale == "std":
-            return statistics_from_sums(group_sums(values, groups, n_groups))
+            return statistics_from_sums(_sums(finite, clean, groups, n_groups))
         if center == "mean":
-            sums = group_sums(values, groups, n_groups)
+            sums = _sums(finite, clean, groups, n_groups)
             location, count = sums[:, 1] / sums[:, 0].clamp(min=1), sums[:, 0]
         else:
-            location, count = _group_median(values, groups, n_groups)
+            location, count = _group_median(values, groups, n_groups, finite)
         location = torch.nan_to_num(location, nan=0.0)
         deviation = values - location[groups]
         if scale == "mad":
@@ -233,23 +263,30 @@ def zscores_from_statistics(values, groups, stats, degenerate):
     Members of ``degenerate`` groups (see :func:`degenerate_groups`) get a
     z-score of 0; non-finite values keep their own value (+-inf or NaN).
     """
-    center, scale = stats.center[groups], stats.scale[groups]
-    degenerate = degenerate[groups]
-    z = (values - center) / torch.where(degenerate, 1.0, scale)
-    z = torch.where(degenerate, 0.0, z)
-    return torch.where(torch.isfinite(values), z, values)
+    return _zscores(values, torch.isfinite(values), groups, stats, ~degenerate)
+
+
+def _zscores(values, finite, groups, stats, usable):
+    """:func:`zscores_from_statistics` given the finite mask and usable groups."""
+    # The safe scale is chosen per group, before the gather to the samples.
+    scale = torch.where(usable, stats.scale, 1.0)[groups]
+    z = (values - stats.center[groups]) / scale
+    z = torch.where(usable[groups], z, 0.0)
+    return torch.where(finite, z, values)
 
 
 def inlier_mask_from_zscores(z, groups, sigma, tail):
     """Inliers: finite z-scores within ``sigma`` on the tested tail(s)."""
-    limit = sigma[groups].unsqueeze(1) if sigma.ndim == 1 else sigma
+    # An infinite sigma becomes the largest finite number: the comparison then
+    # also rejects infinite z-scores, and NaN fails every comparison, so the
+    # two-tailed test needs no separate finiteness check.
+    limit = sigma.clamp(max=torch.finfo(sigma.dtype).max)
+    limit = limit[groups].unsqueeze(1) if limit.ndim == 1 else limit
     if tail == "both":
-        inside = z.abs() <= limit
-    elif tail == "lower":
-        inside = z >= -limit
-    else:
-        inside = z <= limit
-    return inside & ~torch.isnan(z) & ~torch.isinf(z)
+        return z.abs() <= limit
+    if tail == "lower":
+        return (z >= -limit) & (z < torch.inf)
+    return (z <= limit) & (z > -torch.inf)
 
 
 def rounding_eps(dtype):
@@ -353,9 +390,10 @@ def zscore_mask(
         sigma = sigma_tensor(sigma, n_groups, device=values2d.device)
     with torch.no_grad():
         work = values2d.detach().to(torch.float64)
-        stats = group_statistics(work, groups, n_groups, center=center, scale=scale)
-        degenerate = degenerate_groups(stats, rounding_eps(values.dtype))
-        z = zscores_from_statistics(work, groups, stats, degenerate)
+        finite, clean = _finite_and_clean(work)
+        stats = _group_statistics(work, finite, clean, groups, n_groups, center, scale)
+        usable = usable_groups(stats, rounding_eps(values.dtype))
+        z = _zscores(work, finite, groups, stats, usable)
         mask = inlier_mask_from_zscores(z, groups, sigma.to(torch.float64), tail)
     mask = mask.reshape(values.shape)
     if return_scores:
