@@ -123,17 +123,3 @@ html_sidebars = {
     "comparison": [],
     "benchmarks": [],
 }
-
-# -- Pages that wait for other issues -------------------------------------------
-# The outlier functions are documented ahead of their export from sk_zerror,
-# and benchmarks.md comes with the benchmarks issue. Until they are there, the
-# outlier page is left out and links to the benchmarks are not checked, so that
-# the warning-free build keeps passing. Once both have landed, this block
-# changes nothing and can go.
-OUTLIER_NAMES = ["find_outliers", "find_label_outliers", "OutlierResult"]
-suppress_warnings = []
-if not all(hasattr(sk_zerror, name) for name in OUTLIER_NAMES):
-    exclude_patterns.append("api/outliers.rst")
-    suppress_warnings.append("toc.excluded")
-if not (HERE / "benchmarks.md").exists():
-    suppress_warnings += ["toc.not_readable", "ref.doc"]

@@ -9,6 +9,7 @@ of learning them.
 from ._classifier import ZErrorClassifier
 from ._cutoffs import Cutoff, gaussian_cutoff, skewnorm_cutoff
 from ._losses import ZErrorBCEWithLogitsLoss, ZErrorCrossEntropyLoss, ZErrorMSELoss
+from ._outliers import OutlierResult, find_label_outliers, find_outliers
 from ._regressor import ZErrorRegressor
 from ._schedule import SigmaScheduler, sigma_at_epoch
 from ._threshold import ZThresholdCalibrator
@@ -18,6 +19,7 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "Cutoff",
+    "OutlierResult",
     "SigmaScheduler",
     "ZErrorBCEWithLogitsLoss",
     "ZErrorClassifier",
@@ -26,6 +28,8 @@ __all__ = [
     "ZErrorRegressor",
     "ZThresholdCalibrator",
     "__version__",
+    "find_label_outliers",
+    "find_outliers",
     "gaussian_cutoff",
     "sigma_at_epoch",
     "skewnorm_cutoff",
