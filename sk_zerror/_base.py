@@ -12,7 +12,16 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch.callbacks import ProgressBar
 from skorch.dataset import ValidSplit
 
-from ._network import ACTIVATIONS, FEATURES, ROW, WEIGHT, ZErrorNet, make_mlp
+from ._network import (
+    ACTIVATIONS,
+    FEATURES,
+    ROW,
+    WEIGHT,
+    BatchDataset,
+    ZErrorNet,
+    collate_batch,
+    make_mlp,
+)
 from ._schedule import SCHEDULES, AnnealAwareEarlyStopping, SigmaScheduler
 from ._zscore import CENTERS, SCALES, TAILS, zscore_mask
 
@@ -220,7 +229,10 @@ class ZErrorBase(BaseEstimator):
                 callbacks=callbacks,
                 device=device,
                 verbose=int(self.verbose),
+                dataset=BatchDataset,
                 iterator_train__shuffle=True,
+                iterator_train__collate_fn=collate_batch,
+                iterator_valid__collate_fn=collate_batch,
             )
             net.initialize()
             self._check_module_output(net, X, n_outputs)

@@ -1,9 +1,19 @@
 import numpy as np
+import pytest
 import torch
 from numpy.testing import assert_allclose
+from skorch.dataset import Dataset
+from torch.utils.data import DataLoader, Subset
 
 from sk_zerror import ZErrorMSELoss
-from sk_zerror._network import ROW, WEIGHT, ZErrorNet, make_mlp
+from sk_zerror._network import (
+    ROW,
+    WEIGHT,
+    BatchDataset,
+    ZErrorNet,
+    collate_batch,
+    make_mlp,
+)
 
 
 def test_make_mlp_layers():
@@ -51,3 +61,36 @@ def test_infer_feeds_only_the_features_to_the_module():
     assert_allclose(
         out.detach().numpy(), net.infer(np.ones((3, 2), np.float32)).detach().numpy()
     )
+
+
+def _batches(dataset, collate_fn=None):
+    kwargs = {} if collate_fn is None else {"collate_fn": collate_fn}
+    torch.manual_seed(0)
+    return list(DataLoader(dataset, batch_size=4, shuffle=True, **kwargs))
+
+
+@pytest.mark.parametrize(
+    "y",
+    [
+        None,
+        np.arange(10, dtype=np.int64),
+        np.linspace(0, 1, 10, dtype=np.float32).reshape(-1, 1),
+    ],
+)
+def test_batch_dataset_gives_the_batches_of_row_wise_collation(y):
+    X = {
+        "X": np.arange(30, dtype=np.float32).reshape(10, 3),
+        ROW: np.arange(10),
+        WEIGHT: np.linspace(1, 2, 10, dtype=np.float32),
+    }
+    for make in (lambda d: d, lambda d: Subset(d, [9, 2, 4, 0, 7, 1])):
+        rowwise = _batches(make(Dataset(X, y)))
+        batched = _batches(make(BatchDataset(X, y)), collate_batch)
+        assert len(rowwise) == len(batched)
+        for (xa, ya), (xb, yb) in zip(rowwise, batched, strict=True):
+            for key in xa:
+                assert xa[key].dtype == xb[key].dtype
+                assert torch.equal(xa[key], xb[key])
+            if y is None:
+                continue
+            assert ya.dtype == yb.dtype and torch.equal(ya, yb)
