@@ -63,6 +63,7 @@ import numpy as np
 import sklearn
 import skorch
 import torch
+from _environment import cpu_model
 from sklearn.datasets import load_digits, make_classification, make_friedman1
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 from sklearn.model_selection import train_test_split
@@ -119,17 +120,6 @@ QUICK = dict(
 
 
 # -- environment ------------------------------------------------------------
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def environment(threads):

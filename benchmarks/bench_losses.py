@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from _environment import cpu_model, usable_cores
 from torch.utils.benchmark import Timer
 
 from sk_zerror import ZErrorBCEWithLogitsLoss, ZErrorCrossEntropyLoss, ZErrorMSELoss
@@ -291,26 +292,10 @@ def run_configuration(loss, variant, batch, n_classes, args):
 
 def machine_description(device):
     """CPU model and usable cores, plus the GPU name when timing on CUDA."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    text = f"{cpu}, {_usable_cores()} usable cores"
+    text = f"{cpu_model()}, {usable_cores()} usable cores"
     if device.startswith("cuda"):
         text += f"; GPU {torch.cuda.get_device_name(torch.device(device))}"
     return text
-
-
-def _usable_cores():
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def environment(args):

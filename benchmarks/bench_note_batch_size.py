@@ -43,7 +43,6 @@ A smoke run in a few seconds::
 import argparse
 import csv
 import json
-import os
 import platform
 import statistics
 import sys
@@ -54,6 +53,7 @@ from pathlib import Path
 import numpy as np
 import scipy
 import torch
+from _environment import machine_description
 
 import sk_zerror
 from sk_zerror import ZErrorBCEWithLogitsLoss, ZErrorMSELoss, zscore_mask
@@ -570,24 +570,6 @@ def _save(fig, folder, name):
 # -- reporting --------------------------------------------------------------
 
 
-def machine_description():
-    """CPU model (from /proc/cpuinfo where there is one) and usable cores."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return f"{cpu} ({platform.machine()}), {cores} usable cores, no GPU used"
-
-
 def environment(args):
     return {
         "command": " ".join(["python", *sys.argv]),
@@ -596,7 +578,7 @@ def environment(args):
         "numpy": np.__version__,
         "scipy": scipy.__version__,
         "sk_zerror": sk_zerror.__version__,
-        "machine": machine_description(),
+        "machine": machine_description() + ", no GPU used",
         "seeds": args.seeds,
         "base_seed": args.seed,
         "n_samples": args.n_samples,

@@ -50,6 +50,7 @@ from pathlib import Path
 import numpy as np
 import scipy
 import sklearn
+from _environment import cpu_model
 from sklearn.base import clone
 from sklearn.datasets import load_breast_cancer, make_classification
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -84,17 +85,6 @@ QUICK = dict(
 
 
 # -- environment ------------------------------------------------------------
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def environment(threads):

@@ -98,3 +98,26 @@ def test_bench_losses_quick(tmp_path):
         if not row["variant"]:
             assert float(row["loop_us"]) > 0
     assert "| ZErrorCrossEntropyLoss | default | 256 | 100 |" in run.stdout
+
+
+def test_bench_threshold_quick(tmp_path):
+    subprocess.run(
+        [
+            sys.executable,
+            str(BENCHMARKS / "bench_threshold.py"),
+            "--quick",
+            "--out",
+            str(tmp_path),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    rows = _read_csv(tmp_path / "runs.csv")
+    methods = {row["method"] for row in rows}
+    assert {"default", "z-gaussian", "z-skewnorm", "tuned"} <= methods
+    for row in rows:
+        assert 0.0 <= float(row["balanced_accuracy"]) <= 1.0
+        assert float(row["fit_s"]) >= 0.0
+        assert 0.0 <= float(row["probability_cutoff"]) <= 1.0
