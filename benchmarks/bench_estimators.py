@@ -48,7 +48,6 @@ A smoke run in well under a minute::
 """
 
 import argparse
-import csv
 import gc
 import json
 import os
@@ -64,6 +63,7 @@ import sklearn
 import skorch
 import torch
 from _environment import cpu_model
+from _output import write_csv
 from sklearn.datasets import load_digits, make_classification, make_friedman1
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 from sklearn.model_selection import train_test_split
@@ -180,14 +180,6 @@ def spread(entry, metric, fmt):
         low, high = entry[metric + "_min"], entry[metric + "_max"]
         text += f" ({format(low, fmt)}-{format(high, fmt)})"
     return text
-
-
-def write_csv(path, rows):
-    fields = list(dict.fromkeys(k for row in rows for k in row))
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 # -- overhead ---------------------------------------------------------------

@@ -38,7 +38,6 @@ A smoke run in a few seconds::
 """
 
 import argparse
-import csv
 import json
 import platform
 import statistics
@@ -51,6 +50,7 @@ import numpy as np
 import scipy
 import torch
 from _environment import machine_description
+from _output import write_csv
 from scipy.optimize import brentq
 from scipy.stats import skewnorm
 
@@ -571,13 +571,6 @@ def environment(args):
         "batch_sizes": list(args.batch_sizes),
         "quick": args.quick,
     }
-
-
-def write_csv(path, rows, fields):
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def parse_args(argv=None):

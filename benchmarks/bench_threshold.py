@@ -38,7 +38,6 @@ A smoke run in well under a minute::
 """
 
 import argparse
-import csv
 import json
 import os
 import platform
@@ -51,6 +50,7 @@ import numpy as np
 import scipy
 import sklearn
 from _environment import cpu_model
+from _output import write_csv
 from sklearn.base import clone
 from sklearn.datasets import load_breast_cancer, make_classification
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -324,14 +324,6 @@ def markdown(summary, target_rows):
             f"{'yes' if t['met'] else 'no'} |"
         )
     return "\n".join(lines) + "\n"
-
-
-def write_csv(path, rows):
-    fields = list(dict.fromkeys(k for row in rows for k in row))
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def main(argv=None):
