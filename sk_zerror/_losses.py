@@ -170,9 +170,13 @@ class _ZErrorMixin:
         )
 
 
+def _tensor(name, value):
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}.")
+
+
 def _floating(name, tensor):
-    if not isinstance(tensor, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}.")
+    _tensor(name, tensor)
     if not tensor.is_floating_point():
         raise TypeError(f"{name} must have a floating dtype, got {tensor.dtype}.")
 
@@ -261,10 +265,7 @@ class ZErrorMSELoss(_ZErrorMixin, nn.MSELoss):
 
     def forward(self, input, target):
         _floating("input", input)
-        if not isinstance(target, torch.Tensor):
-            raise TypeError(
-                f"target must be a torch.Tensor, got {type(target).__name__}."
-            )
+        _tensor("target", target)
         if input.ndim not in (1, 2) or target.ndim not in (1, 2):
             raise _shape_error("ZErrorMSELoss needs 1-D or 2-D tensors", input, target)
         pred = input if input.ndim == 2 else input.unsqueeze(1)
@@ -359,10 +360,7 @@ class ZErrorBCEWithLogitsLoss(_ZErrorMixin, nn.BCEWithLogitsLoss):
 
     def forward(self, input, target):
         _floating("input", input)
-        if not isinstance(target, torch.Tensor):
-            raise TypeError(
-                f"target must be a torch.Tensor, got {type(target).__name__}."
-            )
+        _tensor("target", target)
         logits, labels = input.reshape(-1), target.reshape(-1)
         if input.ndim > 2 or (input.ndim == 2 and input.shape[1] != 1):
             raise _shape_error(
@@ -463,10 +461,7 @@ class ZErrorCrossEntropyLoss(_ZErrorMixin, nn.CrossEntropyLoss):
 
     def forward(self, input, target):
         _floating("input", input)
-        if not isinstance(target, torch.Tensor):
-            raise TypeError(
-                f"target must be a torch.Tensor, got {type(target).__name__}."
-            )
+        _tensor("target", target)
         if (
             target.is_floating_point()
             or target.is_complex()
