@@ -3,6 +3,7 @@
 import argparse
 import shlex
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -71,7 +72,7 @@ def _demo_score(result, truth, kinds):
         lines.append(
             f"  {kind:<17} found {int((flagged & rows).sum())} of {int(rows.sum())}"
         )
-    return lines, precision, recall
+    return lines
 
 
 def build_parser():
@@ -119,7 +120,7 @@ def run_audit(args, command):
         if not args.target:
             raise AuditError("--target COLUMN is required with a data file")
         table, target = load_table(args.data), args.target
-        name = args.data.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        name = Path(args.data).stem
     out = args.out or f"audit_{name}"
     # Check the output folder before the minutes of training.
     prepare_output_folder(out, args.force)
@@ -134,7 +135,7 @@ def run_audit(args, command):
     )
     extra = []
     if demo:
-        extra, _, _ = _demo_score(result, truth, kinds)
+        extra = _demo_score(result, truth, kinds)
         for line in extra:
             print(line)
     folder = write_outputs(
