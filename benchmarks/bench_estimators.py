@@ -62,10 +62,13 @@ import numpy as np
 import sklearn
 import skorch
 import torch
+from _baselines import PlainMLPRegressor
 from _environment import cpu_model
+from _noise import add_gross_errors
 from _output import write_csv
+from _summary import detection, spread, summarise
 from sklearn.datasets import load_digits, make_classification, make_friedman1
-from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+from sklearn.metrics import accuracy_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 from skorch import NeuralNetClassifier, NeuralNetRegressor
@@ -82,8 +85,6 @@ MAX_OVERHEAD = 1.15
 MAX_RMSE_RATIO = 1.10
 # Gross target errors, in standard deviations of the clean training targets.
 ERROR_SIZE = (5.0, 15.0)
-# 1 / Phi^{-1}(3/4): the MAD as an estimate of the standard deviation.
-MAD_TO_STD = 1.482602218505602
 # A threshold no finite z-score reaches: the Z-Error loss is then plain MSE or
 # cross-entropy (the estimators' constraints refuse inf).
 NO_MASK = 1e9
@@ -136,50 +137,6 @@ def environment(threads):
         "machine": platform.machine(),
         "load_average_at_start": [round(x, 2) for x in load],
     }
-
-
-# -- helpers ----------------------------------------------------------------
-
-
-def summarise(rows, keys, metrics):
-    """Median, min and max of each metric over the seeds, per group of keys."""
-    groups = {}
-    for row in rows:
-        groups.setdefault(tuple(row[k] for k in keys), []).append(row)
-    out = []
-    for key, members in groups.items():
-        entry = dict(zip(keys, key, strict=True))
-        entry["n_seeds"] = len(members)
-        for metric in metrics:
-            values = [m[metric] for m in members if np.isfinite(m[metric])]
-            if values:
-                entry[metric] = statistics.median(values)
-                entry[metric + "_min"] = min(values)
-                entry[metric + "_max"] = max(values)
-            else:
-                entry[metric] = entry[metric + "_min"] = entry[metric + "_max"] = None
-        out.append(entry)
-    return out
-
-
-def detection(mask, truth):
-    """Precision, recall and F1 of a boolean outlier mask."""
-    if mask is None:
-        return {"precision": np.nan, "recall": np.nan, "f1": np.nan}
-    p, r, f, _ = precision_recall_fscore_support(
-        truth, mask, average="binary", zero_division=0.0
-    )
-    return {"precision": float(p), "recall": float(r), "f1": float(f)}
-
-
-def spread(entry, metric, fmt):
-    if entry[metric] is None:
-        return "-"
-    text = format(entry[metric], fmt)
-    if entry["n_seeds"] > 1:
-        low, high = entry[metric + "_min"], entry[metric + "_max"]
-        text += f" ({format(low, fmt)}-{format(high, fmt)})"
-    return text
 
 
 # -- overhead ---------------------------------------------------------------
@@ -340,39 +297,6 @@ def regression_models(epochs, seed):
     }
 
 
-def huber_fit_predict(X, y, X_test, epochs, seed):
-    """A skorch net with HuberLoss(delta=1) on robustly standardised targets."""
-    center = np.median(y)
-    scale = MAD_TO_STD * np.median(np.abs(y - center))
-    net = NeuralNetRegressor(
-        make_mlp(X.shape[1], 1, HIDDEN, "relu", 0.0),
-        criterion=torch.nn.HuberLoss,
-        optimizer=torch.optim.Adam,
-        lr=LR,
-        batch_size=BATCH_SIZE,
-        max_epochs=epochs,
-        train_split=None,
-        iterator_train__shuffle=True,
-        verbose=0,
-    )
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        target = ((y - center) / scale).astype(np.float32).reshape(-1, 1)
-        net.fit(X.astype(np.float32), target)
-        return net.predict(X_test.astype(np.float32)).ravel() * scale + center
-
-
-def corrupt_targets(y, rate, rng):
-    n_bad = int(round(rate * len(y)))
-    bad = rng.choice(len(y), n_bad, replace=False)
-    size = rng.uniform(*ERROR_SIZE, n_bad) * y.std()
-    noisy = y.copy()
-    noisy[bad] += rng.choice([-1.0, 1.0], n_bad) * size
-    truth = np.zeros(len(y), dtype=bool)
-    truth[bad] = True
-    return noisy, truth
-
-
 def regression_row(method, prediction, y_test, mask, truth, seconds):
     rmse = float(np.sqrt(np.mean((prediction - y_test) ** 2)))
     return {
@@ -398,7 +322,7 @@ def run_regression(config, seeds):
         X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
         for rate in config["reg_rates"]:
             rng = np.random.default_rng([seed, round(100 * rate)])
-            y_noisy, truth = corrupt_targets(y_train, rate, rng)
+            y_noisy, truth = add_gross_errors(y_train, rate, rng, ERROR_SIZE)
             found = []
             start = time.perf_counter()
             oracle = ZErrorRegressor(
@@ -432,7 +356,15 @@ def run_regression(config, seeds):
                     )
                 )
             start = time.perf_counter()
-            prediction = huber_fit_predict(X_train, y_noisy, X_test, epochs, seed)
+            huber = PlainMLPRegressor(
+                loss="huber",
+                hidden=HIDDEN,
+                lr=LR,
+                batch_size=BATCH_SIZE,
+                epochs=epochs,
+                seed=seed,
+            ).fit(X_train, y_noisy)
+            prediction = huber.predict(X_test)
             seconds = time.perf_counter() - start
             found.append(
                 regression_row(

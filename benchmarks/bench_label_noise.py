@@ -52,21 +52,15 @@ import statistics
 import sys
 import time
 import warnings
-import zlib
 from pathlib import Path
 
 import cleanlab
 import numpy as np
 import sklearn
 import torch
+from _noise import corrupt_labels, load_classification, rng_for
 from cleanlab.filter import find_label_issues
-from sklearn.datasets import (
-    load_breast_cancer,
-    load_diabetes,
-    load_digits,
-    load_wine,
-    make_classification,
-)
+from sklearn.datasets import load_diabetes
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
@@ -94,53 +88,6 @@ FIELDS = [
     "n_errors",
     "seconds",
 ]
-
-
-def load_classification(name):
-    """Features and clean labels of a data set, by name."""
-    if name == "digits":
-        return load_digits(return_X_y=True)
-    if name == "breast_cancer":
-        return load_breast_cancer(return_X_y=True)
-    if name == "wine":
-        return load_wine(return_X_y=True)
-    if name == "synthetic4":
-        return make_classification(
-            2000,
-            20,
-            n_informative=8,
-            n_classes=4,
-            n_clusters_per_class=1,
-            class_sep=1.5,
-            random_state=7,
-        )
-    if name == "synthetic2":
-        return make_classification(
-            1000, 20, n_informative=6, class_sep=1.2, flip_y=0, random_state=8
-        )
-    raise ValueError(f"unknown data set {name!r}")
-
-
-def rng_for(*parts):
-    """A generator seeded by the configuration, stable across runs."""
-    key = "/".join(map(str, parts)).encode()
-    return np.random.default_rng([zlib.crc32(key), int(parts[-1])])
-
-
-def corrupt_labels(y, noise, rate, rng):
-    """Noisy labels of ``y`` (see the module docstring)."""
-    n_classes = int(y.max()) + 1
-    noisy = y.copy()
-    if noise == "symmetric":
-        rows = rng.choice(len(y), round(rate * len(y)), replace=False)
-        noisy[rows] = (y[rows] + rng.integers(1, n_classes, len(rows))) % n_classes
-        return noisy
-    sources = [1] if n_classes == 2 else range(n_classes)
-    for c in sources:
-        members = np.flatnonzero(y == c)
-        rows = rng.choice(members, round(rate * len(members)), replace=False)
-        noisy[rows] = (c + 1) % n_classes
-    return noisy
 
 
 def scores(flagged, truth):

@@ -1,0 +1,145 @@
+"""Plain skorch networks the benchmarks compare the Z-Error estimators with.
+
+Both wrappers are ordinary scikit-learn estimators (``clone`` works), so that
+cleanlab's ``CleanLearning`` can refit them on its folds. They train the same
+network as the estimators (``sk_zerror._network.make_mlp``) with Adam, and
+seed torch inside ``torch.random.fork_rng`` so that a fit is repeatable and
+leaves the global generator alone.
+"""
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.preprocessing import LabelEncoder
+from skorch import NeuralNetClassifier, NeuralNetRegressor
+
+from sk_zerror._network import make_mlp
+
+# 1 / Phi^{-1}(3/4): the MAD as an estimate of the standard deviation.
+MAD_TO_STD = 1.482602218505602
+
+
+class GeneralizedCrossEntropyLoss(torch.nn.Module):
+    """Generalized cross-entropy (Zhang and Sabuncu, NeurIPS 2018).
+
+    ``(1 - p_y ** q) / q``: cross-entropy as ``q -> 0``, mean absolute error
+    of the probabilities at ``q = 1``; ``q = 0.7`` is the paper's choice.
+    """
+
+    def __init__(self, q=0.7):
+        super().__init__()
+        self.q = q
+
+    def forward(self, logits, target):
+        log_p = torch.log_softmax(logits, dim=-1)
+        given = log_p.gather(1, target.long().view(-1, 1)).squeeze(1)
+        return ((1.0 - torch.exp(self.q * given)) / self.q).mean()
+
+
+def _softmax_rows(logits):
+    return torch.softmax(logits, dim=-1)
+
+
+def _net_params(lr, batch_size, epochs):
+    return dict(
+        optimizer=torch.optim.Adam,
+        lr=lr,
+        batch_size=batch_size,
+        max_epochs=epochs,
+        train_split=None,
+        iterator_train__shuffle=True,
+        verbose=0,
+    )
+
+
+class PlainMLPRegressor(RegressorMixin, BaseEstimator):
+    """A skorch MLP on MSE or Huber loss, with standardised targets.
+
+    ``loss="mse"`` standardises the targets with their mean and standard
+    deviation; ``loss="huber"`` (``HuberLoss(delta=1)``) with their median and
+    MAD, so that ``delta`` is one robust standard deviation.
+    """
+
+    def __init__(
+        self, loss="mse", hidden=(100,), lr=1e-2, batch_size=256, epochs=100, seed=0
+    ):
+        self.loss = loss
+        self.hidden = hidden
+        self.lr = lr
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.seed = seed
+
+    def fit(self, X, y):
+        X = np.asarray(X, dtype=np.float32)
+        y = np.asarray(y, dtype=np.float64).ravel()
+        if self.loss == "huber":
+            self.center_ = np.median(y)
+            self.scale_ = MAD_TO_STD * np.median(np.abs(y - self.center_))
+            criterion = torch.nn.HuberLoss
+        else:
+            self.center_, self.scale_ = y.mean(), y.std()
+            criterion = torch.nn.MSELoss
+        self.scale_ = self.scale_ if self.scale_ > 0 else 1.0
+        with torch.random.fork_rng():
+            torch.manual_seed(self.seed)
+            self.net_ = NeuralNetRegressor(
+                make_mlp(X.shape[1], 1, self.hidden, "relu", 0.0),
+                criterion=criterion,
+                **_net_params(self.lr, self.batch_size, self.epochs),
+            )
+            target = ((y - self.center_) / self.scale_).astype(np.float32)
+            self.net_.fit(X, target.reshape(-1, 1))
+        return self
+
+    def predict(self, X):
+        out = self.net_.predict(np.asarray(X, dtype=np.float32)).ravel()
+        return out.astype(np.float64) * self.scale_ + self.center_
+
+
+class PlainMLPClassifier(ClassifierMixin, BaseEstimator):
+    """A skorch MLP on cross-entropy (``loss="ce"``) or generalized CE (``"gce"``)."""
+
+    def __init__(
+        self,
+        loss="ce",
+        q=0.7,
+        hidden=(100,),
+        lr=1e-2,
+        batch_size=256,
+        epochs=100,
+        seed=0,
+    ):
+        self.loss = loss
+        self.q = q
+        self.hidden = hidden
+        self.lr = lr
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.seed = seed
+
+    def fit(self, X, y):
+        X = np.asarray(X, dtype=np.float32)
+        encoder = LabelEncoder().fit(y)
+        self.classes_ = encoder.classes_
+        criterion = (
+            dict(criterion=GeneralizedCrossEntropyLoss, criterion__q=self.q)
+            if self.loss == "gce"
+            else dict(criterion=torch.nn.CrossEntropyLoss)
+        )
+        with torch.random.fork_rng():
+            torch.manual_seed(self.seed)
+            self.net_ = NeuralNetClassifier(
+                make_mlp(X.shape[1], len(self.classes_), self.hidden, "relu", 0.0),
+                predict_nonlinearity=_softmax_rows,
+                **criterion,
+                **_net_params(self.lr, self.batch_size, self.epochs),
+            )
+            self.net_.fit(X, encoder.transform(y).astype(np.int64))
+        return self
+
+    def predict_proba(self, X):
+        return self.net_.predict_proba(np.asarray(X, dtype=np.float32))
+
+    def predict(self, X):
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
