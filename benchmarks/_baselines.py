@@ -40,7 +40,8 @@ def _softmax_rows(logits):
     return torch.softmax(logits, dim=-1)
 
 
-def _net_params(lr, batch_size, epochs):
+def net_params(lr, batch_size, epochs):
+    """skorch settings shared by every plain net: Adam, no validation split."""
     return dict(
         optimizer=torch.optim.Adam,
         lr=lr,
@@ -86,7 +87,7 @@ class PlainMLPRegressor(RegressorMixin, BaseEstimator):
             self.net_ = NeuralNetRegressor(
                 make_mlp(X.shape[1], 1, self.hidden, "relu", 0.0),
                 criterion=criterion,
-                **_net_params(self.lr, self.batch_size, self.epochs),
+                **net_params(self.lr, self.batch_size, self.epochs),
             )
             target = ((y - self.center_) / self.scale_).astype(np.float32)
             self.net_.fit(X, target.reshape(-1, 1))
@@ -133,7 +134,7 @@ class PlainMLPClassifier(ClassifierMixin, BaseEstimator):
                 make_mlp(X.shape[1], len(self.classes_), self.hidden, "relu", 0.0),
                 predict_nonlinearity=_softmax_rows,
                 **criterion,
-                **_net_params(self.lr, self.batch_size, self.epochs),
+                **net_params(self.lr, self.batch_size, self.epochs),
             )
             self.net_.fit(X, encoder.transform(y).astype(np.int64))
         return self

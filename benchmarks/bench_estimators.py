@@ -62,10 +62,10 @@ import numpy as np
 import sklearn
 import skorch
 import torch
-from _baselines import PlainMLPRegressor
+from _baselines import PlainMLPRegressor, net_params
 from _environment import cpu_model
 from _noise import add_gross_errors
-from _output import write_csv
+from _output import write_results
 from _summary import detection, spread, summarise
 from sklearn.datasets import load_digits, make_classification, make_friedman1
 from sklearn.metrics import accuracy_score
@@ -160,13 +160,7 @@ def plain_net(task, n_features, n_outputs, epochs, seed, batched):
     return net_class(
         make_mlp(n_features, n_outputs, HIDDEN, "relu", 0.0),
         criterion=criterion,
-        optimizer=torch.optim.Adam,
-        lr=LR,
-        batch_size=BATCH_SIZE,
-        max_epochs=epochs,
-        train_split=None,
-        iterator_train__shuffle=True,
-        verbose=0,
+        **net_params(LR, BATCH_SIZE, epochs),
         **loader,
     )
 
@@ -556,9 +550,6 @@ def main(argv=None):
     print(f"total {elapsed:.0f} s", flush=True)
 
     if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        for name, rows in raw.items():
-            write_csv(args.out / f"{name}.csv", rows)
         result = {
             "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
             "mode": "quick" if args.quick else "full",
@@ -572,9 +563,7 @@ def main(argv=None):
             "elapsed_s": elapsed,
             "summary": summary,
         }
-        with open(args.out / "summary.json", "w") as handle:
-            json.dump(result, handle, indent=2)
-        (args.out / "tables.md").write_text(tables)
+        write_results(args.out, raw, result, tables)
 
 
 if __name__ == "__main__":

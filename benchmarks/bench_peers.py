@@ -65,7 +65,7 @@ import torch
 from _baselines import PlainMLPClassifier, PlainMLPRegressor
 from _environment import machine_description
 from _noise import add_gross_errors, corrupt_labels, load_classification, rng_for
-from _output import write_csv
+from _output import write_results
 from _summary import detection, spread, summarise
 from bench_estimators import TUNED_ROBUST, TUNED_ROBUST_CLASSIFIER
 from cleanlab.classification import CleanLearning
@@ -157,6 +157,21 @@ def score_mask(mask, truth):
     return found
 
 
+def training_params(config, seed):
+    """Keyword arguments of the plain MLPs and of the Z-Error estimators."""
+    plain = dict(
+        hidden=HIDDEN, lr=LR, batch_size=BATCH_SIZE, epochs=config["epochs"], seed=seed
+    )
+    zerror = dict(
+        hidden_layer_sizes=HIDDEN,
+        lr=LR,
+        batch_size=BATCH_SIZE,
+        max_epochs=config["epochs"],
+        random_state=seed,
+    )
+    return plain, zerror
+
+
 # -- regression -------------------------------------------------------------
 
 
@@ -179,16 +194,7 @@ def regression_data(name, seed, friedman_rows):
 
 def regression_methods(config, seed):
     """name -> (estimator, function returning its outlier mask or None)."""
-    net = dict(
-        hidden=HIDDEN, lr=LR, batch_size=BATCH_SIZE, epochs=config["epochs"], seed=seed
-    )
-    zerror = dict(
-        hidden_layer_sizes=HIDDEN,
-        lr=LR,
-        batch_size=BATCH_SIZE,
-        max_epochs=config["epochs"],
-        random_state=seed,
-    )
+    net, zerror = training_params(config, seed)
     methods = {
         name: (ZErrorRegressor(**zerror, **params), lambda m: m.outlier_mask_)
         for name, params in REGRESSION_ZERROR.items()
@@ -222,13 +228,7 @@ def run_regression(config, seeds):
             X, X_test, y, y_test = regression_data(name, seed, config["friedman_rows"])
             for rate in config["rates"]:
                 noisy, truth = add_gross_errors(y, rate, rng_for(name, rate, seed))
-                oracle = PlainMLPRegressor(
-                    hidden=HIDDEN,
-                    lr=LR,
-                    batch_size=BATCH_SIZE,
-                    epochs=config["epochs"],
-                    seed=seed,
-                )
+                oracle = PlainMLPRegressor(**training_params(config, seed)[0])
                 fits = {"oracle (MLP, MSE, clean rows)": (oracle, None)}
                 fits.update(regression_methods(config, seed))
                 found = []
@@ -275,21 +275,12 @@ def noise_settings(rates):
 
 def classification_fits(config, seed, X, noisy, truth):
     """Fit every method; yields (method, model or None, mask, seconds)."""
-    net = dict(
-        hidden=HIDDEN, lr=LR, batch_size=BATCH_SIZE, epochs=config["epochs"], seed=seed
-    )
+    net, zerror = training_params(config, seed)
     model, seconds = timed(PlainMLPClassifier(**net).fit, X[~truth], noisy[~truth])
     yield "oracle (MLP, CE, clean rows)", model, None, seconds
     for loss in ("ce", "gce"):
         model, seconds = timed(PlainMLPClassifier(loss=loss, **net).fit, X, noisy)
         yield f"MLP, {loss.upper()}", model, None, seconds
-    zerror = dict(
-        hidden_layer_sizes=HIDDEN,
-        lr=LR,
-        batch_size=BATCH_SIZE,
-        max_epochs=config["epochs"],
-        random_state=seed,
-    )
     for name, params in CLASSIFICATION_ZERROR.items():
         model, seconds = timed(ZErrorClassifier(**zerror, **params).fit, X, noisy)
         yield name, model, model.outlier_mask_, seconds
@@ -356,6 +347,28 @@ def run_classification(config, seeds):
 
 
 # -- report -----------------------------------------------------------------
+
+
+def wide_table(summary, keys, metric, fmt):
+    """One row per value of ``keys``, one column per method that has ``metric``."""
+    methods = list(dict.fromkeys(e["method"] for e in summary if e[metric] is not None))
+    groups = {}
+    for e in summary:
+        groups.setdefault(tuple(e[k] for k in keys), {})[e["method"]] = e
+    lines = [
+        "| " + " | ".join([*keys, *methods]) + " |",
+        "|" + "---|" * (len(keys) + len(methods)),
+    ]
+    for key, by_method in groups.items():
+        if all(by_method.get(m, {}).get(metric) is None for m in methods):
+            continue
+        labels = [f"{v:.0%}" if isinstance(v, float) else str(v) for v in key]
+        cells = [
+            spread(by_method[m], metric, fmt) if m in by_method else "-"
+            for m in methods
+        ]
+        lines.append("| " + " | ".join(labels + cells) + " |")
+    return lines
 
 
 def regression_table(summary):
@@ -447,6 +460,21 @@ def classification_goals(summary):
     return lines
 
 
+def errorbar_line(ax, entries, metric, label):
+    """Median of ``metric`` against the error rate (%), min-max as error bars."""
+    ax.errorbar(
+        [100 * e["rate"] for e in entries],
+        [e[metric] for e in entries],
+        yerr=[
+            [e[metric] - e[metric + "_min"] for e in entries],
+            [e[metric + "_max"] - e[metric] for e in entries],
+        ],
+        marker="o",
+        capsize=3,
+        label=label,
+    )
+
+
 def plot_regression(summary, path):
     import matplotlib
 
@@ -467,18 +495,7 @@ def plot_regression(summary, path):
                     metric == "rmse_ratio" and method.startswith("oracle")
                 ):
                     continue
-                x = [100 * e["rate"] for e in points]
-                axes[row, col].errorbar(
-                    x,
-                    [e[metric] for e in points],
-                    yerr=[
-                        [e[metric] - e[metric + "_min"] for e in points],
-                        [e[metric + "_max"] - e[metric] for e in points],
-                    ],
-                    marker="o",
-                    capsize=3,
-                    label=method,
-                )
+                errorbar_line(axes[row, col], points, metric, method)
         axes[0, col].set_yscale("log")
         axes[0, col].axhline(MAX_RMSE_RATIO, color="grey", linestyle=":", lw=1)
         axes[0, col].set_title(f"{name}: test RMSE / clean-rows oracle")
@@ -526,17 +543,7 @@ def plot_classification(summary, metric, ylabel, path):
                 )
                 if not line:
                     continue
-                ax.errorbar(
-                    [100 * e["rate"] for e in line],
-                    [e[metric] for e in line],
-                    yerr=[
-                        [e[metric] - e[metric + "_min"] for e in line],
-                        [e[metric + "_max"] - e[metric] for e in line],
-                    ],
-                    marker="o",
-                    capsize=3,
-                    label=method,
-                )
+                errorbar_line(ax, line, metric, method)
             ax.set_title(f"{name}, {noise} noise")
             ax.set_xlabel("training labels flipped (%)")
             ax.set_ylabel(ylabel)
@@ -582,6 +589,10 @@ def main(argv=None):
             ("dataset", "rate", "method"),
             ("test_rmse", "rmse_ratio", *metrics),
         )
+        for metric, fmt in (("rmse_ratio", ".2f"), ("f1", ".2f")):
+            lines += [f"{metric}:", ""]
+            lines += wide_table(summary["regression"], ("dataset", "rate"), metric, fmt)
+            lines.append("")
         lines += regression_table(summary["regression"]) + [""]
         lines += regression_goals(summary["regression"]) + [""]
     if "classification" in studies:
@@ -591,6 +602,11 @@ def main(argv=None):
             ("dataset", "noise", "rate", "method"),
             ("test_accuracy", *metrics),
         )
+        keys = ("dataset", "noise", "rate")
+        for metric, fmt in (("test_accuracy", ".3f"), ("f1", ".2f"), ("fit_s", ".1f")):
+            lines += [f"{metric}:", ""]
+            lines += wide_table(summary["classification"], keys, metric, fmt)
+            lines.append("")
         lines += classification_table(summary["classification"]) + [""]
         lines += classification_goals(summary["classification"]) + [""]
     elapsed = time.perf_counter() - started
@@ -618,9 +634,6 @@ def main(argv=None):
                 args.figures / "peers_classification_detection.png",
             )
     if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        for name, rows in raw.items():
-            write_csv(args.out / f"{name}.csv", rows)
         result = {
             "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
             "mode": "quick" if args.quick else "full",
@@ -630,9 +643,7 @@ def main(argv=None):
             "elapsed_s": elapsed,
             "summary": summary,
         }
-        with open(args.out / "summary.json", "w") as handle:
-            json.dump(result, handle, indent=2)
-        (args.out / "tables.md").write_text(tables)
+        write_results(args.out, raw, result, tables)
 
 
 if __name__ == "__main__":
