@@ -8,6 +8,27 @@ from sklearn.utils.validation import _check_sample_weight
 
 from ._base import ZErrorBase, as_float32
 from ._losses import ZErrorMSELoss
+from ._zscore import MAD_TO_STD
+
+
+def _target_statistics(y, center, scale):
+    """Centre and spread, per column of ``y``, that standardise the targets.
+
+    They follow the estimator's ``center`` and ``scale``, so that with the
+    robust pair the gross errors being looked for do not inflate the spread
+    and squash the clean targets into a narrow band (which slows learning
+    under heavy contamination). A zero MAD (more than half the targets tied)
+    falls back to the root mean square deviation about the same centre, and a
+    zero spread to 1.
+    """
+    middle = np.median(y, axis=0) if center == "median" else y.mean(axis=0)
+    deviation = np.abs(y - middle)
+    spread = np.sqrt(np.mean(deviation**2, axis=0))
+    if scale == "mad":
+        mad = MAD_TO_STD * np.median(deviation, axis=0)
+        spread = np.where(mad > 0, mad, spread)
+    return middle, np.where(spread > 0, spread, 1.0)
+
 
 __all__ = ["ZErrorRegressor"]
 
@@ -114,10 +135,14 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
     outlier_frequency_ : ndarray of shape (n_samples,)
         Fraction of training epochs in which the row was masked in its batch
         (NaN for rows held out for early stopping).
-    target_mean_ : ndarray of shape (n_outputs,)
-        Mean used to standardise the targets.
+    target_center_ : ndarray of shape (n_outputs,)
+        Centre used to standardise the targets: their mean, or their median
+        with ``center="median"``.
     target_scale_ : ndarray of shape (n_outputs,)
-        Standard deviation used to standardise the targets (1 where zero).
+        Spread used to standardise the targets: their standard deviation, or
+        with ``scale="mad"`` their median absolute deviation times 1.4826
+        (the standard deviation where more than half are tied; 1 where
+        zero).
     n_outputs_ : int
         Number of targets.
     n_features_in_ : int
@@ -135,6 +160,8 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
     -----
     The targets are standardised before training and predictions mapped
     back, so ``sigma`` and the learning rate do not depend on the unit of y.
+    The standardisation uses the same ``center`` and ``scale`` as the
+    masking: with median/MAD, gross errors do not shrink the clean targets.
     The loss is the sample-weighted mean of the squared errors of the
     inliers; masked samples get exactly zero gradient.
 
@@ -253,10 +280,10 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
         y2d = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
         self._y_1d = np.ndim(y) == 1
         self.n_outputs_ = y2d.shape[1]
-        self.target_mean_ = y2d.mean(axis=0)
-        scale = y2d.std(axis=0)
-        self.target_scale_ = np.where(scale > 0, scale, 1.0)
-        y_scaled = (y2d - self.target_mean_) / self.target_scale_
+        self.target_center_, self.target_scale_ = _target_statistics(
+            y2d, self.center, self.scale
+        )
+        y_scaled = (y2d - self.target_center_) / self.target_scale_
         criterion = ZErrorMSELoss(
             sigma=sigma,
             statistic=self.statistic,
@@ -298,5 +325,5 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
         y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             Predictions; 1-D when y was 1-D at fit.
         """
-        out = self._forward(X) * self.target_scale_ + self.target_mean_
+        out = self._forward(X) * self.target_scale_ + self.target_center_
         return out.ravel() if self._y_1d else out

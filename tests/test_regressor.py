@@ -60,7 +60,7 @@ def test_targets_of_any_scale_train_alike(corrupted):
     large = ZErrorRegressor(**FAST).fit(X, 1e6 * y + 5e6)
     assert_allclose(large.predict(X), 1e6 * small.predict(X) + 5e6, rtol=1e-4)
     assert_array_equal(large.outlier_mask_, small.outlier_mask_)
-    assert_allclose(large.target_mean_, 1e6 * y.mean() + 5e6)
+    assert_allclose(large.target_center_, 1e6 * y.mean() + 5e6)
 
 
 def test_multi_output_targets(corrupted):
@@ -206,3 +206,26 @@ def test_the_input_data_is_not_modified(corrupted):
     ZErrorRegressor(max_epochs=2).fit(X, y)
     assert_array_equal(X, X_copy)
     assert_array_equal(y, y_copy)
+
+
+def test_robust_settings_standardise_targets_robustly(corrupted):
+    X, y, _ = corrupted
+    reg = ZErrorRegressor(center="median", scale="mad", **FAST).fit(X, y)
+    median = np.median(y)
+    assert_allclose(reg.target_center_, [median])
+    assert_allclose(reg.target_scale_, [1.482602218505602 * np.median(abs(y - median))])
+    # The gross errors inflate the standard deviation, not the MAD.
+    assert reg.target_scale_[0] < 0.8 * y.std()
+    plain = ZErrorRegressor(**FAST).fit(X, y)
+    assert_allclose(plain.target_center_, [y.mean()])
+    assert_allclose(plain.target_scale_, [y.std()])
+
+
+def test_tied_targets_fall_back_from_a_zero_mad():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 2))
+    y = np.zeros(60)
+    y[:10] = rng.normal(5.0, 1.0, size=10)  # 50 of 60 tied: the MAD is 0
+    reg = ZErrorRegressor(center="median", scale="mad", **FAST).fit(X, y)
+    assert_allclose(reg.target_center_, [0.0])
+    assert_allclose(reg.target_scale_, [np.sqrt(np.mean(y**2))])
