@@ -460,7 +460,13 @@ def classification_goals(summary):
     return lines
 
 
-def errorbar_line(ax, entries, metric, label):
+def method_colors(summary):
+    """One colour per method, the same in every panel and figure."""
+    methods = dict.fromkeys(e["method"] for e in summary)
+    return {m: f"C{i % 10}" for i, m in enumerate(methods)}
+
+
+def errorbar_line(ax, entries, metric, label, color):
     """Median of ``metric`` against the error rate (%), min-max as error bars."""
     ax.errorbar(
         [100 * e["rate"] for e in entries],
@@ -472,6 +478,7 @@ def errorbar_line(ax, entries, metric, label):
         marker="o",
         capsize=3,
         label=label,
+        color=color,
     )
 
 
@@ -482,6 +489,7 @@ def plot_regression(summary, path):
     import matplotlib.pyplot as plt
 
     names = list(dict.fromkeys(e["dataset"] for e in summary))
+    colors = method_colors(summary)
     fig, axes = plt.subplots(2, len(names), figsize=(6 * len(names), 8), squeeze=False)
     for col, name in enumerate(names):
         entries = [e for e in summary if e["dataset"] == name]
@@ -495,7 +503,7 @@ def plot_regression(summary, path):
                     metric == "rmse_ratio" and method.startswith("oracle")
                 ):
                     continue
-                errorbar_line(axes[row, col], points, metric, method)
+                errorbar_line(axes[row, col], points, metric, method, colors[method])
         axes[0, col].set_yscale("log")
         axes[0, col].axhline(MAX_RMSE_RATIO, color="grey", linestyle=":", lw=1)
         axes[0, col].set_title(f"{name}: test RMSE / clean-rows oracle")
@@ -520,6 +528,7 @@ def plot_classification(summary, metric, ylabel, path):
     import matplotlib.pyplot as plt
 
     names = list(dict.fromkeys(e["dataset"] for e in summary))
+    colors = method_colors(summary)
     noises = ("symmetric", "class")
     fig, axes = plt.subplots(
         len(noises), len(names), figsize=(5 * len(names), 8), squeeze=False
@@ -543,7 +552,7 @@ def plot_classification(summary, metric, ylabel, path):
                 )
                 if not line:
                     continue
-                errorbar_line(ax, line, metric, method)
+                errorbar_line(ax, line, metric, method, colors[method])
             ax.set_title(f"{name}, {noise} noise")
             ax.set_xlabel("training labels flipped (%)")
             ax.set_ylabel(ylabel)
