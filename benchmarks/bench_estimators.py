@@ -64,7 +64,7 @@ import skorch
 import torch
 from _baselines import PlainMLPRegressor, net_params
 from _environment import cpu_model
-from _noise import add_gross_errors
+from _noise import add_gross_errors, corrupt_labels
 from _output import write_results
 from _summary import detection, spread, summarise
 from sklearn.datasets import load_digits, make_classification, make_friedman1
@@ -139,6 +139,17 @@ def environment(threads):
     }
 
 
+def zerror_params(epochs, seed):
+    """The training settings every Z-Error estimator here shares with the nets."""
+    return dict(
+        hidden_layer_sizes=HIDDEN,
+        lr=LR,
+        batch_size=BATCH_SIZE,
+        max_epochs=epochs,
+        random_state=seed,
+    )
+
+
 # -- overhead ---------------------------------------------------------------
 
 
@@ -190,17 +201,7 @@ def time_fit(fit):
 def fit_for_overhead(net, task, X, y, y_plain, n_outputs, epochs, seed):
     if net == "zerror":
         estimator = {"regressor": ZErrorRegressor, "classifier": ZErrorClassifier}
-        return (
-            estimator[task](
-                hidden_layer_sizes=HIDDEN,
-                lr=LR,
-                batch_size=BATCH_SIZE,
-                max_epochs=epochs,
-                random_state=seed,
-            )
-            .fit(X, y)
-            .net_
-        )
+        return estimator[task](**zerror_params(epochs, seed)).fit(X, y).net_
     batched = net == "skorch_batched"
     plain = plain_net(task, X.shape[1], n_outputs, epochs, seed, batched)
     return plain.fit(X, y_plain)
@@ -265,13 +266,7 @@ def summarise_overhead(rows):
 
 
 def regression_models(epochs, seed):
-    common = dict(
-        hidden_layer_sizes=HIDDEN,
-        lr=LR,
-        batch_size=BATCH_SIZE,
-        max_epochs=epochs,
-        random_state=seed,
-    )
+    common = zerror_params(epochs, seed)
     return {
         "robust (median/mad)": ZErrorRegressor(center="median", scale="mad", **common),
         "robust, tuned (sigma=3, sigma_start=5)": ZErrorRegressor(
@@ -320,13 +315,7 @@ def run_regression(config, seeds):
             found = []
             start = time.perf_counter()
             oracle = ZErrorRegressor(
-                hidden_layer_sizes=HIDDEN,
-                lr=LR,
-                batch_size=BATCH_SIZE,
-                max_epochs=epochs,
-                sigma=NO_MASK,
-                sigma_start=None,
-                random_state=seed,
+                sigma=NO_MASK, sigma_start=None, **zerror_params(epochs, seed)
             ).fit(X_train[~truth], y_noisy[~truth])
             seconds = time.perf_counter() - start
             found.append(
@@ -376,13 +365,7 @@ def run_regression(config, seeds):
 
 
 def classification_models(epochs, seed):
-    common = dict(
-        hidden_layer_sizes=HIDDEN,
-        lr=LR,
-        batch_size=BATCH_SIZE,
-        max_epochs=epochs,
-        random_state=seed,
-    )
+    common = zerror_params(epochs, seed)
     return {
         "default (mean/std, lower tail)": ZErrorClassifier(**common),
         "robust (median/mad)": ZErrorClassifier(center="median", scale="mad", **common),
@@ -396,17 +379,6 @@ def classification_models(epochs, seed):
     }
 
 
-def flip_labels(y, rate, n_classes, rng):
-    n_bad = int(round(rate * len(y)))
-    bad = rng.choice(len(y), n_bad, replace=False)
-    noisy = y.copy()
-    # A shift of 1 to n_classes - 1 always lands on another class.
-    noisy[bad] = (y[bad] + rng.integers(1, n_classes, n_bad)) % n_classes
-    truth = np.zeros(len(y), dtype=bool)
-    truth[bad] = True
-    return noisy, truth
-
-
 def run_classification(config, seeds):
     rows = []
     epochs = config["clf_epochs"]
@@ -418,16 +390,11 @@ def run_classification(config, seeds):
         )
         for rate in config["clf_rates"]:
             rng = np.random.default_rng([seed, round(100 * rate)])
-            y_noisy, truth = flip_labels(y_train, rate, 10, rng)
+            y_noisy = corrupt_labels(y_train, "symmetric", rate, rng)
+            truth = y_noisy != y_train
             models = {
                 "oracle (clean rows, CE)": ZErrorClassifier(
-                    hidden_layer_sizes=HIDDEN,
-                    lr=LR,
-                    batch_size=BATCH_SIZE,
-                    max_epochs=epochs,
-                    sigma=NO_MASK,
-                    sigma_start=None,
-                    random_state=seed,
+                    sigma=NO_MASK, sigma_start=None, **zerror_params(epochs, seed)
                 ),
                 **classification_models(epochs, seed),
             }
