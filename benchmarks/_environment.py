@@ -27,3 +27,10 @@ def usable_cores():
 def machine_description():
     """CPU model, architecture and usable cores, in one line."""
     return f"{cpu_model()} ({platform.machine()}), {usable_cores()} usable cores"
+
+
+def versions(*modules):
+    """Python's version and each module's ``__version__``, keyed by module name."""
+    found = {"python": platform.python_version()}
+    found.update((module.__name__, module.__version__) for module in modules)
+    return found

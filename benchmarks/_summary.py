@@ -1,9 +1,17 @@
-"""Scoring and summarising benchmark rows over seeds."""
+"""Timing, scoring and summarising benchmark rows over seeds."""
 
 import statistics
+import time
 
 import numpy as np
 from sklearn.metrics import precision_recall_fscore_support
+
+
+def timed(function, *args, **kwargs):
+    """``function(*args, **kwargs)`` and its wall time in seconds."""
+    start = time.perf_counter()
+    out = function(*args, **kwargs)
+    return out, time.perf_counter() - start
 
 
 def detection(mask, truth):

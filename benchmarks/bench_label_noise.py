@@ -59,6 +59,7 @@ import numpy as np
 import sklearn
 import torch
 from _noise import corrupt_labels, load_classification, rng_for
+from _summary import detection, timed
 from cleanlab.filter import find_label_issues
 from sklearn.datasets import load_diabetes
 from sklearn.linear_model import LogisticRegression, Ridge
@@ -90,19 +91,17 @@ FIELDS = [
 ]
 
 
-def scores(flagged, truth):
-    """F1, precision and recall of the flagged set."""
-    hits = int(np.sum(flagged & truth))
-    precision = hits / max(int(flagged.sum()), 1)
-    recall = hits / max(int(truth.sum()), 1)
-    f1 = 2 * precision * recall / (precision + recall) if hits else 0.0
-    return f1, precision, recall
-
-
-def timed(function, *args, **kwargs):
-    start = time.perf_counter()
-    out = function(*args, **kwargs)
-    return out, time.perf_counter() - start
+def flag_rows(call, given, predicted, truth, **setting):
+    """Run one detector; its flags and its result row for ``setting``."""
+    flagged, seconds = timed(call, given, predicted)
+    row = dict(
+        setting,
+        **detection(flagged, truth),
+        n_flagged=int(flagged.sum()),
+        n_errors=int(truth.sum()),
+        seconds=seconds,
+    )
+    return flagged, row
 
 
 LABEL_METHODS = {
@@ -132,24 +131,19 @@ def run_classification(datasets, rates, seeds, rows):
                         model, X, noisy, cv=cv, method="predict_proba"
                     )
                     for method, call in LABEL_METHODS.items():
-                        flagged, seconds = timed(call, noisy, probs)
-                        f1, precision, recall = scores(flagged, truth)
-                        rows.append(
-                            dict(
-                                task="classification",
-                                dataset=name,
-                                noise=noise,
-                                rate=rate,
-                                seed=seed,
-                                method=method,
-                                f1=f1,
-                                precision=precision,
-                                recall=recall,
-                                n_flagged=int(flagged.sum()),
-                                n_errors=int(truth.sum()),
-                                seconds=seconds,
-                            )
+                        _, row = flag_rows(
+                            call,
+                            noisy,
+                            probs,
+                            truth,
+                            task="classification",
+                            dataset=name,
+                            noise=noise,
+                            rate=rate,
+                            seed=seed,
+                            method=method,
                         )
+                        rows.append(row)
                     done = rows[-len(LABEL_METHODS) :]
                     print(
                         f"{name} {noise} {rate:.0%} seed {seed}: "
@@ -215,24 +209,19 @@ def run_regression(rates, seeds, rows, recalls):
             cv = KFold(5, shuffle=True, random_state=seed)
             pred = cross_val_predict(model, X, noisy, cv=cv)
             for method, call in REGRESSION_METHODS.items():
-                flagged, seconds = timed(call, noisy, pred)
-                f1, precision, recall = scores(flagged, truth)
-                rows.append(
-                    dict(
-                        task="regression",
-                        dataset="diabetes",
-                        noise="gross errors",
-                        rate=rate,
-                        seed=seed,
-                        method=method,
-                        f1=f1,
-                        precision=precision,
-                        recall=recall,
-                        n_flagged=int(flagged.sum()),
-                        n_errors=int(truth.sum()),
-                        seconds=seconds,
-                    )
+                flagged, row = flag_rows(
+                    call,
+                    noisy,
+                    pred,
+                    truth,
+                    task="regression",
+                    dataset="diabetes",
+                    noise="gross errors",
+                    rate=rate,
+                    seed=seed,
+                    method=method,
                 )
+                rows.append(row)
                 for kind in ERROR_KINDS:
                     of_kind = kinds == kind
                     if of_kind.any():

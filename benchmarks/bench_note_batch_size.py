@@ -42,7 +42,6 @@ A smoke run in a few seconds::
 
 import argparse
 import json
-import platform
 import statistics
 import sys
 import time
@@ -52,7 +51,7 @@ from pathlib import Path
 import numpy as np
 import scipy
 import torch
-from _environment import machine_description
+from _environment import machine_description, versions
 from _output import write_csv
 
 import sk_zerror
@@ -573,11 +572,7 @@ def _save(fig, folder, name):
 def environment(args):
     return {
         "command": " ".join(["python", *sys.argv]),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "scipy": scipy.__version__,
-        "sk_zerror": sk_zerror.__version__,
+        **versions(torch, np, scipy, sk_zerror),
         "machine": machine_description() + ", no GPU used",
         "seeds": args.seeds,
         "base_seed": args.seed,

@@ -39,7 +39,6 @@ A smoke run in a few seconds::
 
 import argparse
 import json
-import platform
 import statistics
 import sys
 import time
@@ -49,7 +48,7 @@ from pathlib import Path
 import numpy as np
 import scipy
 import torch
-from _environment import machine_description
+from _environment import machine_description, versions
 from _output import write_csv
 from scipy.optimize import brentq
 from scipy.stats import skewnorm
@@ -557,11 +556,7 @@ def figures(summary, args):
 def environment(args):
     return {
         "command": " ".join(["python", *sys.argv]),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "scipy": scipy.__version__,
-        "sk_zerror": sk_zerror.__version__,
+        **versions(torch, np, scipy, sk_zerror),
         "machine": machine_description() + ", no GPU used",
         "seeds": args.seeds,
         "base_seed": args.seed,

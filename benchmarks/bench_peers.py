@@ -51,7 +51,6 @@ A smoke run in under a minute::
 
 import argparse
 import json
-import platform
 import sys
 import time
 import warnings
@@ -63,10 +62,10 @@ import sklearn
 import skorch
 import torch
 from _baselines import PlainMLPClassifier, PlainMLPRegressor
-from _environment import machine_description
+from _environment import machine_description, versions
 from _noise import add_gross_errors, corrupt_labels, load_classification, rng_for
 from _output import write_results
-from _summary import detection, spread, summarise
+from _summary import detection, spread, summarise, timed
 from bench_estimators import TUNED_ROBUST, TUNED_ROBUST_CLASSIFIER
 from cleanlab.classification import CleanLearning
 from cleanlab.regression.learn import CleanLearning as RegressionCleanLearning
@@ -131,23 +130,10 @@ CLASSIFICATION_ZERROR = {
 
 def environment():
     return {
-        "python": platform.python_version(),
-        "sk_zerror": sk_zerror.__version__,
-        "torch": torch.__version__,
-        "skorch": skorch.__version__,
-        "sklearn": sklearn.__version__,
-        "cleanlab": cleanlab.__version__,
-        "numpy": np.__version__,
+        **versions(sk_zerror, torch, skorch, sklearn, cleanlab, np),
         "torch_threads": torch.get_num_threads(),
         "machine": machine_description(),
     }
-
-
-def timed(function, *args, **kwargs):
-    """``function(*args, **kwargs)`` and its wall time in seconds."""
-    start = time.perf_counter()
-    out = function(*args, **kwargs)
-    return out, time.perf_counter() - start
 
 
 def score_mask(mask, truth):
