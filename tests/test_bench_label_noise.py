@@ -1,24 +1,13 @@
 import csv
 import math
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_label_noise.py"
 
-
-def test_bench_label_noise_quick(tmp_path):
+def test_bench_label_noise_quick(tmp_path, run_benchmark):
     pytest.importorskip("cleanlab")
     out = tmp_path / "label_noise.csv"
-    subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--out", str(out)],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    run_benchmark("bench_label_noise.py", "--quick", "--out", out, timeout=300)
     rows = list(csv.DictReader(out.open()))
     assert rows
     f1 = [

@@ -3,7 +3,6 @@
 import csv
 import json
 import math
-import subprocess
 import sys
 from pathlib import Path
 
@@ -12,7 +11,6 @@ import pytest
 import torch
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-SCRIPT = BENCHMARKS / "bench_peers.py"
 
 
 @pytest.fixture(scope="module")
@@ -34,24 +32,18 @@ def _number(text):
     return float(text) if text not in ("", None) else math.nan
 
 
-def test_bench_peers_quick(tmp_path):
+def test_bench_peers_quick(tmp_path, run_benchmark):
     pytest.importorskip("cleanlab")
     figures = tmp_path / "figures"
-    run = subprocess.run(
-        [
-            sys.executable,
-            str(SCRIPT),
-            "--quick",
-            "--out",
-            str(tmp_path),
-            "--figures",
-            str(figures),
-        ],
-        capture_output=True,
-        text=True,
+    run_benchmark(
+        "bench_peers.py",
+        "--quick",
+        "--out",
+        tmp_path,
+        "--figures",
+        figures,
         timeout=300,
     )
-    assert run.returncode == 0, run.stderr
 
     regression = _rows(tmp_path / "regression.csv")
     methods = {r["method"] for r in regression}

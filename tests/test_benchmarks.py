@@ -3,11 +3,6 @@
 import csv
 import json
 import math
-import subprocess
-import sys
-from pathlib import Path
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 def _read_csv(path):
@@ -15,20 +10,8 @@ def _read_csv(path):
         return list(csv.DictReader(handle))
 
 
-def test_bench_estimators_quick(tmp_path):
-    subprocess.run(
-        [
-            sys.executable,
-            str(BENCHMARKS / "bench_estimators.py"),
-            "--quick",
-            "--out",
-            str(tmp_path),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def test_bench_estimators_quick(tmp_path, run_benchmark):
+    run_benchmark("bench_estimators.py", "--quick", "--out", tmp_path, timeout=120)
     overhead = _read_csv(tmp_path / "overhead.csv")
     assert {(r["task"], r["net"]) for r in overhead} == {
         (task, net)
@@ -68,23 +51,11 @@ def test_bench_estimators_quick(tmp_path):
     assert (tmp_path / "tables.md").read_text().count("|") > 0
 
 
-def test_bench_losses_quick(tmp_path):
+def test_bench_losses_quick(tmp_path, run_benchmark):
     out = tmp_path / "losses.csv"
-    run = subprocess.run(
-        [
-            sys.executable,
-            str(BENCHMARKS / "bench_losses.py"),
-            "--quick",
-            "--device",
-            "cpu",
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
+    run = run_benchmark(
+        "bench_losses.py", "--quick", "--device", "cpu", "--out", out, timeout=120
     )
-    assert run.returncode == 0, run.stderr
     assert out.exists()
     rows = _read_csv(out)
     cross_entropy = [r for r in rows if r["loss"] == "ZErrorCrossEntropyLoss"]
@@ -100,20 +71,8 @@ def test_bench_losses_quick(tmp_path):
     assert "| ZErrorCrossEntropyLoss | default | 256 | 100 |" in run.stdout
 
 
-def test_bench_threshold_quick(tmp_path):
-    subprocess.run(
-        [
-            sys.executable,
-            str(BENCHMARKS / "bench_threshold.py"),
-            "--quick",
-            "--out",
-            str(tmp_path),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+def test_bench_threshold_quick(tmp_path, run_benchmark):
+    run_benchmark("bench_threshold.py", "--quick", "--out", tmp_path, timeout=300)
     rows = _read_csv(tmp_path / "runs.csv")
     methods = {row["method"] for row in rows}
     assert {"default", "z-gaussian", "z-skewnorm", "tuned"} <= methods
