@@ -6,32 +6,43 @@ deviations from the batch centre, so the network forgets data errors instead
 of learning them.
 """
 
-from ._classifier import ZErrorClassifier
-from ._cutoffs import Cutoff, gaussian_cutoff, skewnorm_cutoff
-from ._losses import ZErrorBCEWithLogitsLoss, ZErrorCrossEntropyLoss, ZErrorMSELoss
-from ._outliers import OutlierResult, find_label_outliers, find_outliers
-from ._regressor import ZErrorRegressor
-from ._schedule import SigmaScheduler, sigma_at_epoch
-from ._threshold import ZThresholdCalibrator
-from ._zscore import zscore_mask
+# The public names are imported on first use (PEP 562), so that the
+# ``sk-zerror`` command can parse its arguments, and answer ``--help``,
+# without importing torch, scipy and scikit-learn. To add a public name, add
+# it to ``_LAZY`` with the private module that defines it.
+import importlib
 
 __version__ = "0.1.0.dev0"
 
-__all__ = [
-    "Cutoff",
-    "OutlierResult",
-    "SigmaScheduler",
-    "ZErrorBCEWithLogitsLoss",
-    "ZErrorClassifier",
-    "ZErrorCrossEntropyLoss",
-    "ZErrorMSELoss",
-    "ZErrorRegressor",
-    "ZThresholdCalibrator",
-    "__version__",
-    "find_label_outliers",
-    "find_outliers",
-    "gaussian_cutoff",
-    "sigma_at_epoch",
-    "skewnorm_cutoff",
-    "zscore_mask",
-]
+# Public name -> the private module that defines it.
+_LAZY = {
+    "Cutoff": "._cutoffs",
+    "OutlierResult": "._outliers",
+    "SigmaScheduler": "._schedule",
+    "ZErrorBCEWithLogitsLoss": "._losses",
+    "ZErrorClassifier": "._classifier",
+    "ZErrorCrossEntropyLoss": "._losses",
+    "ZErrorMSELoss": "._losses",
+    "ZErrorRegressor": "._regressor",
+    "ZThresholdCalibrator": "._threshold",
+    "find_label_outliers": "._outliers",
+    "find_outliers": "._outliers",
+    "gaussian_cutoff": "._cutoffs",
+    "sigma_at_epoch": "._schedule",
+    "skewnorm_cutoff": "._cutoffs",
+    "zscore_mask": "._zscore",
+}
+
+__all__ = sorted([*_LAZY, "__version__"])
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted({*globals(), *__all__})
