@@ -2,9 +2,9 @@
 
 Both wrappers are ordinary scikit-learn estimators (``clone`` works), so that
 cleanlab's ``CleanLearning`` can refit them on its folds. They train the same
-network as the estimators (``sk_zerror._network.make_mlp``) with Adam, and
-seed torch inside ``torch.random.fork_rng`` so that a fit is repeatable and
-leaves the global generator alone.
+network as the estimators' default (:func:`mlp`) with Adam, and seed torch
+inside ``torch.random.fork_rng`` so that a fit is repeatable and leaves the
+global generator alone.
 """
 
 import numpy as np
@@ -12,8 +12,6 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.preprocessing import LabelEncoder
 from skorch import NeuralNetClassifier, NeuralNetRegressor
-
-from sk_zerror._network import make_mlp
 
 # 1 / Phi^{-1}(3/4): the MAD as an estimate of the standard deviation.
 MAD_TO_STD = 1.482602218505602
@@ -34,6 +32,22 @@ class GeneralizedCrossEntropyLoss(torch.nn.Module):
         log_p = torch.log_softmax(logits, dim=-1)
         given = log_p.gather(1, target.long().view(-1, 1)).squeeze(1)
         return ((1.0 - torch.exp(self.q * given)) / self.q).mean()
+
+
+def mlp(n_features, n_outputs, hidden):
+    """The estimators' default network: Linear -> ReLU per hidden layer, Linear.
+
+    The same layers, in the same order and with torch's default
+    initialisation, as ``ZErrorRegressor`` and ``ZErrorClassifier`` build with
+    their defaults ``activation="relu"`` and ``dropout=0``: the comparisons
+    differ in the loss, not in the network.
+    """
+    layers, width = [], n_features
+    for size in hidden:
+        layers += [torch.nn.Linear(width, int(size)), torch.nn.ReLU()]
+        width = int(size)
+    layers.append(torch.nn.Linear(width, n_outputs))
+    return torch.nn.Sequential(*layers)
 
 
 def _softmax_rows(logits):
@@ -85,7 +99,7 @@ class PlainMLPRegressor(RegressorMixin, BaseEstimator):
         with torch.random.fork_rng():
             torch.manual_seed(self.seed)
             self.net_ = NeuralNetRegressor(
-                make_mlp(X.shape[1], 1, self.hidden, "relu", 0.0),
+                mlp(X.shape[1], 1, self.hidden),
                 criterion=criterion,
                 **net_params(self.lr, self.batch_size, self.epochs),
             )
@@ -131,7 +145,7 @@ class PlainMLPClassifier(ClassifierMixin, BaseEstimator):
         with torch.random.fork_rng():
             torch.manual_seed(self.seed)
             self.net_ = NeuralNetClassifier(
-                make_mlp(X.shape[1], len(self.classes_), self.hidden, "relu", 0.0),
+                mlp(X.shape[1], len(self.classes_), self.hidden),
                 predict_nonlinearity=_softmax_rows,
                 **criterion,
                 **net_params(self.lr, self.batch_size, self.epochs),

@@ -1,8 +1,8 @@
 """Benchmarks of ZErrorRegressor and ZErrorClassifier (issue 3).
 
 Three studies, each against plain baselines trained on the same data with the
-same network (``sk_zerror._network.make_mlp``), optimizer, learning rate,
-batch size and epochs:
+same network (the estimators' default MLP, built by ``_baselines.mlp``),
+optimizer, learning rate, batch size and epochs:
 
 ``overhead``
     Fit time of the estimators against a plain skorch net (``MSELoss`` or
@@ -10,8 +10,8 @@ batch size and epochs:
     discarded warm-up fit of each. Reported: the whole ``fit`` (the
     estimator's includes input validation and the whole-set ledger pass),
     and the training loop alone (the sum of skorch's per-epoch ``dur``).
-    A third net, plain skorch fed through the estimators' batch-at-a-time
-    dataset, separates the cost of the loss from that of data loading.
+    A third net, plain skorch fed a whole batch at a time (as the estimators
+    feed theirs), separates the cost of the loss from that of data loading.
 ``regression``
     ``make_friedman1`` with gross errors (plus or minus 5 to 15 target
     standard deviations) added to 10, 20 and 30% of the *training* targets;
@@ -50,10 +50,7 @@ A smoke run in well under a minute::
 import argparse
 import gc
 import json
-import os
-import platform
 import statistics
-import sys
 import time
 from functools import partial
 from pathlib import Path
@@ -62,19 +59,17 @@ import numpy as np
 import sklearn
 import skorch
 import torch
-from _baselines import PlainMLPRegressor, net_params
-from _environment import cpu_model
+from _baselines import PlainMLPRegressor, mlp, net_params
+from _common import detection, environment, spread, summarise, timed, write_results
 from _noise import add_gross_errors, corrupt_labels
-from _output import write_results
-from _summary import detection, spread, summarise
 from sklearn.datasets import load_digits, make_classification, make_friedman1
 from sklearn.metrics import accuracy_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 from skorch import NeuralNetClassifier, NeuralNetRegressor
+from skorch.dataset import Dataset
 
 from sk_zerror import ZErrorClassifier, ZErrorRegressor
-from sk_zerror._network import BatchDataset, collate_batch, make_mlp
 
 STUDIES = ("overhead", "regression", "classification")
 HIDDEN = (100,)
@@ -120,25 +115,6 @@ QUICK = dict(
 )
 
 
-# -- environment ------------------------------------------------------------
-
-
-def environment(threads):
-    load = os.getloadavg() if hasattr(os, "getloadavg") else (np.nan,) * 3
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "skorch": skorch.__version__,
-        "sklearn": sklearn.__version__,
-        "numpy": np.__version__,
-        "torch_threads": threads,
-        "cpu_count": os.cpu_count(),
-        "cpu_model": cpu_model(),
-        "machine": platform.machine(),
-        "load_average_at_start": [round(x, 2) for x in load],
-    }
-
-
 def zerror_params(epochs, seed):
     """The training settings every Z-Error estimator here shares with the nets."""
     return dict(
@@ -153,6 +129,29 @@ def zerror_params(epochs, seed):
 # -- overhead ---------------------------------------------------------------
 
 
+class BatchDataset(Dataset):
+    """skorch's Dataset, indexed a whole batch at a time, as the estimators' is.
+
+    The DataLoader otherwise indexes and collates row by row, which for a
+    small MLP costs about as much as the network; a batch here holds the same
+    rows, values and dtypes as row-wise collation would give. Use it with
+    :func:`whole_batch` as the DataLoader's ``collate_fn``.
+    """
+
+    def __getitems__(self, indices):
+        index = np.asarray(indices, dtype=np.int64)
+        X = torch.as_tensor(self.X[index])
+        if self.y is None:
+            # Row by row, skorch yields a dummy tensor([0.]) per row.
+            return X, torch.zeros(len(index), 1)
+        return X, torch.as_tensor(self.y[index])
+
+
+def whole_batch(batch):
+    """DataLoader ``collate_fn`` for :class:`BatchDataset`: already a batch."""
+    return batch
+
+
 def plain_net(task, n_features, n_outputs, epochs, seed, batched):
     torch.manual_seed(seed)
     net_class, criterion = {
@@ -162,14 +161,14 @@ def plain_net(task, n_features, n_outputs, epochs, seed, batched):
     loader = (
         dict(
             dataset=BatchDataset,
-            iterator_train__collate_fn=collate_batch,
-            iterator_valid__collate_fn=collate_batch,
+            iterator_train__collate_fn=whole_batch,
+            iterator_valid__collate_fn=whole_batch,
         )
         if batched
         else {}
     )
     return net_class(
-        make_mlp(n_features, n_outputs, HIDDEN, "relu", 0.0),
+        mlp(n_features, n_outputs, HIDDEN),
         criterion=criterion,
         **net_params(LR, BATCH_SIZE, epochs),
         **loader,
@@ -313,11 +312,10 @@ def run_regression(config, seeds):
             rng = np.random.default_rng([seed, round(100 * rate)])
             y_noisy, truth = add_gross_errors(y_train, rate, rng, ERROR_SIZE)
             found = []
-            start = time.perf_counter()
             oracle = ZErrorRegressor(
                 sigma=NO_MASK, sigma_start=None, **zerror_params(epochs, seed)
-            ).fit(X_train[~truth], y_noisy[~truth])
-            seconds = time.perf_counter() - start
+            )
+            _, seconds = timed(oracle.fit, X_train[~truth], y_noisy[~truth])
             found.append(
                 regression_row(
                     "oracle (clean rows, MSE)",
@@ -329,16 +327,13 @@ def run_regression(config, seeds):
                 )
             )
             for method, model in regression_models(epochs, seed).items():
-                start = time.perf_counter()
-                model.fit(X_train, y_noisy)
-                seconds = time.perf_counter() - start
+                _, seconds = timed(model.fit, X_train, y_noisy)
                 mask = None if method == "plain MSE" else model.outlier_mask_
                 found.append(
                     regression_row(
                         method, model.predict(X_test), y_test, mask, truth, seconds
                     )
                 )
-            start = time.perf_counter()
             huber = PlainMLPRegressor(
                 loss="huber",
                 hidden=HIDDEN,
@@ -346,12 +341,16 @@ def run_regression(config, seeds):
                 batch_size=BATCH_SIZE,
                 epochs=epochs,
                 seed=seed,
-            ).fit(X_train, y_noisy)
-            prediction = huber.predict(X_test)
-            seconds = time.perf_counter() - start
+            )
+            _, seconds = timed(huber.fit, X_train, y_noisy)
             found.append(
                 regression_row(
-                    "Huber (delta=1)", prediction, y_test, None, truth, seconds
+                    "Huber (delta=1)",
+                    huber.predict(X_test),
+                    y_test,
+                    None,
+                    truth,
+                    seconds,
                 )
             )
             for row in found:
@@ -401,9 +400,7 @@ def run_classification(config, seeds):
             for method, model in models.items():
                 oracle = method.startswith("oracle")
                 keep = ~truth if oracle else slice(None)
-                start = time.perf_counter()
-                model.fit(X_train[keep], y_noisy[keep])
-                seconds = time.perf_counter() - start
+                _, seconds = timed(model.fit, X_train[keep], y_noisy[keep])
                 scored = not (oracle or method == "plain CE")
                 rows.append(
                     {
@@ -489,7 +486,16 @@ def main(argv=None):
         config["seeds"] = args.seeds
     seeds = list(range(config["seeds"]))
     studies = STUDIES if args.study == "all" else (args.study,)
-    env = environment(torch.get_num_threads())
+    env = environment(
+        torch,
+        skorch,
+        sklearn,
+        np,
+        threads=torch.get_num_threads(),
+        seeds=seeds,
+        argv=argv,
+        with_load_average=True,
+    )
     print(json.dumps(env), flush=True)
 
     started = time.perf_counter()
@@ -518,7 +524,6 @@ def main(argv=None):
 
     if args.out is not None:
         result = {
-            "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
             "mode": "quick" if args.quick else "full",
             "seeds": seeds,
             "config": config,

@@ -58,8 +58,8 @@ import cleanlab
 import numpy as np
 import sklearn
 import torch
+from _common import detection, timed
 from _noise import corrupt_labels, load_classification, rng_for
-from _summary import detection, timed
 from cleanlab.filter import find_label_issues
 from sklearn.datasets import load_diabetes
 from sklearn.linear_model import LogisticRegression, Ridge

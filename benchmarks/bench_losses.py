@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from _environment import cpu_model, usable_cores
+from _common import cpu_model, usable_cores
 from torch.utils.benchmark import Timer
 
 from sk_zerror import ZErrorBCEWithLogitsLoss, ZErrorCrossEntropyLoss, ZErrorMSELoss

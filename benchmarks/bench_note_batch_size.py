@@ -41,8 +41,6 @@ A smoke run in a few seconds::
 """
 
 import argparse
-import json
-import statistics
 import sys
 import time
 import zlib
@@ -51,10 +49,16 @@ from pathlib import Path
 import numpy as np
 import scipy
 import torch
-from _environment import machine_description, versions
-from _output import write_csv
+from _common import (
+    detection,
+    environment,
+    machine_description,
+    spread,
+    summarise,
+    write_csv,
+    write_json,
+)
 
-import sk_zerror
 from sk_zerror import ZErrorBCEWithLogitsLoss, ZErrorMSELoss, zscore_mask
 
 TASKS = ("regression", "classification")
@@ -235,18 +239,6 @@ def running_scores_variance(data, batch_size, passes, momentum, rng):
     return z
 
 
-def detection(flagged, is_outlier):
-    """Precision, recall and F1 of the flagged outliers; share flagged."""
-    tp = int(np.sum(flagged & is_outlier))
-    n_flagged, n_true = int(flagged.sum()), int(is_outlier.sum())
-    precision = tp / n_flagged if n_flagged else 0.0
-    recall = tp / n_true if n_true else 0.0
-    f1 = 2 * tp / (n_flagged + n_true) if n_flagged + n_true else 0.0
-    return dict(
-        precision=precision, recall=recall, f1=f1, flagged=n_flagged / len(flagged)
-    )
-
-
 def run_seed(task, seed, args):
     """Per-seed rows: every variant, batch size and sigma."""
     rng = np.random.default_rng([args.seed, seed, TASKS.index(task)])
@@ -265,6 +257,7 @@ def run_seed(task, seed, args):
                     batch_size=batch_size,
                     seed=seed,
                     **detection(flagged, data["is_outlier"]),
+                    flagged=float(flagged.mean()),
                 )
             )
 
@@ -301,28 +294,10 @@ def run_seed(task, seed, args):
 # -- summary ----------------------------------------------------------------
 
 
-def summarise(rows):
+def summarise_runs(rows):
     """Median, min and max over seeds of every metric, per configuration."""
-    keyed = {}
-    for row in rows:
-        key = (row["task"], row["sigma"], row["variant"], row["batch_size"])
-        keyed.setdefault(key, []).append(row)
-    summary = []
-    for (task, sigma, variant, batch_size), group in keyed.items():
-        out = dict(
-            task=task,
-            sigma=sigma,
-            variant=variant,
-            batch_size=batch_size,
-            n_seeds=len(group),
-        )
-        for metric in METRICS:
-            values = [r[metric] for r in group]
-            out[f"{metric}_median"] = statistics.median(values)
-            out[f"{metric}_min"] = min(values)
-            out[f"{metric}_max"] = max(values)
-        summary.append(out)
-    return summary
+    keys = ("task", "sigma", "variant", "batch_size")
+    return summarise(rows, keys, METRICS, median="_median")
 
 
 def _lookup(summary):
@@ -379,10 +354,7 @@ def findings(summary, args):
 
 
 def _cell(row, metric):
-    return (
-        f"{row[f'{metric}_median']:.3f} "
-        f"({row[f'{metric}_min']:.3f}-{row[f'{metric}_max']:.3f})"
-    )
+    return spread(row, metric, ".3f", median="_median")
 
 
 def markdown(summary, found, args):
@@ -569,22 +541,25 @@ def _save(fig, folder, name):
 # -- reporting --------------------------------------------------------------
 
 
-def environment(args):
-    return {
-        "command": " ".join(["python", *sys.argv]),
-        **versions(torch, np, scipy, sk_zerror),
-        "machine": machine_description() + ", no GPU used",
-        "seeds": args.seeds,
-        "base_seed": args.seed,
-        "n_samples": args.n_samples,
-        "outlier_share": args.outlier_share,
-        "margin": args.margin,
-        "passes": args.passes,
-        "momentum": args.momentum,
-        "sigmas": list(args.sigmas),
-        "batch_sizes": list(args.batch_sizes),
-        "quick": args.quick,
-    }
+def describe(args):
+    """The run's environment and settings."""
+    return environment(
+        torch,
+        np,
+        scipy,
+        threads=torch.get_num_threads(),
+        seeds=args.seeds,
+        machine=machine_description() + ", no GPU used",
+        base_seed=args.seed,
+        n_samples=args.n_samples,
+        outlier_share=args.outlier_share,
+        margin=args.margin,
+        passes=args.passes,
+        momentum=args.momentum,
+        sigmas=list(args.sigmas),
+        batch_sizes=list(args.batch_sizes),
+        quick=args.quick,
+    )
 
 
 def parse_args(argv=None):
@@ -672,7 +647,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(1)
-    env = environment(args)
+    env = describe(args)
     print(" ".join(f"{k}={v}" for k, v in env.items()), file=sys.stderr)
     start = time.perf_counter()
     rows = []
@@ -683,7 +658,7 @@ def main(argv=None):
                 f"{task} seed {seed} done ({time.perf_counter() - start:.0f} s)",
                 file=sys.stderr,
             )
-    summary = summarise(rows)
+    summary = summarise_runs(rows)
     found = findings(summary, args)
     text = markdown(summary, found, args)
     print(text)
@@ -693,10 +668,9 @@ def main(argv=None):
     write_csv(out / f"{args.name}_summary.csv", summary, SUMMARY_FIELDS)
     env["figures"] = figures(summary, args)
     env["elapsed_s"] = round(time.perf_counter() - start, 1)
-    (out / f"{args.name}.json").write_text(
-        json.dumps(
-            {"environment": env, "findings": found, "summary": summary}, indent=2
-        )
+    write_json(
+        out / f"{args.name}.json",
+        {"environment": env, "findings": found, "summary": summary},
     )
     (out / f"{args.name}.md").write_text(text + "\n")
     print(f"({env['elapsed_s']:.0f} s)", file=sys.stderr)

@@ -38,8 +38,6 @@ A smoke run in a few seconds::
 """
 
 import argparse
-import json
-import statistics
 import sys
 import time
 import warnings
@@ -48,12 +46,18 @@ from pathlib import Path
 import numpy as np
 import scipy
 import torch
-from _environment import machine_description, versions
-from _output import write_csv
+from _common import (
+    environment,
+    machine_description,
+    spread,
+    summarise,
+    timed,
+    write_csv,
+    write_json,
+)
 from scipy.optimize import brentq
 from scipy.stats import skewnorm
 
-import sk_zerror
 from sk_zerror import zscore_mask
 
 FULL_BATCH_SIZES = (8, 16, 32, 64, 96, 128, 256, 512, 1024)
@@ -180,12 +184,6 @@ def skewnorm_fit(logits, labels, sigma):
     )
 
 
-def timed(fit, *args):
-    start = time.perf_counter()
-    result = fit(*args)
-    return result, 1000 * (time.perf_counter() - start)
-
-
 def reference_scales(args):
     """Class-1 spreads of both fits on one large sample: the location units."""
     rng = np.random.default_rng([args.seed, 10**6])
@@ -208,8 +206,8 @@ def run_seed(seed, args):
         rng = np.random.default_rng([args.seed, seed, batch_size])
         for batch in range(args.n_batches):
             logits, labels = make_batch(batch_size, rng)
-            gauss, gauss_ms = timed(gaussian_fit, logits, labels, args.sigma)
-            skew, skew_ms = timed(skewnorm_fit, logits, labels, args.sigma)
+            gauss, gauss_s = timed(gaussian_fit, logits, labels, args.sigma)
+            skew, skew_s = timed(skewnorm_fit, logits, labels, args.sigma)
             nan = float("nan")
             rows.append(
                 dict(
@@ -219,14 +217,14 @@ def run_seed(seed, args):
                     gauss_ok=gauss is not None,
                     gauss_loc1=gauss["loc1"] if gauss else nan,
                     gauss_cutoff_prob=gauss["cutoff_prob"] if gauss else nan,
-                    gauss_ms=gauss_ms,
+                    gauss_ms=1000 * gauss_s,
                     skew_ok=skew is not None,
                     skew_loc1=skew["loc1"] if skew else nan,
                     skew_mean1=skew["mean1"] if skew else nan,
                     skew_shape1=skew["shape1"] if skew else nan,
                     skew_cutoff_prob=skew["cutoff_prob"] if skew else nan,
                     skew_fallback=bool(skew and skew["fallback"]),
-                    skew_ms=skew_ms,
+                    skew_ms=1000 * skew_s,
                 )
             )
     return rows
@@ -308,22 +306,9 @@ def per_seed(rows, ref):
     return out
 
 
-def summarise(seed_rows):
+def summarise_seeds(seed_rows):
     """Median, min and max over seeds, per batch size."""
-    keyed = {}
-    for row in seed_rows:
-        keyed.setdefault(row["batch_size"], []).append(row)
-    summary = []
-    for batch_size in sorted(keyed):
-        group = keyed[batch_size]
-        out = dict(batch_size=batch_size, n_seeds=len(group))
-        for metric in SEED_METRICS:
-            values = [r[metric] for r in group if np.isfinite(r[metric])]
-            out[f"{metric}_median"] = statistics.median(values) if values else None
-            out[f"{metric}_min"] = min(values) if values else None
-            out[f"{metric}_max"] = max(values) if values else None
-        summary.append(out)
-    return summary
+    return summarise(seed_rows, ("batch_size",), SEED_METRICS, median="_median")
 
 
 def findings(summary):
@@ -343,12 +328,7 @@ def findings(summary):
 
 
 def _cell(row, metric, fmt=".3f"):
-    if row[f"{metric}_median"] is None:
-        return "-"
-    return (
-        f"{row[f'{metric}_median']:{fmt}} "
-        f"({row[f'{metric}_min']:{fmt}}-{row[f'{metric}_max']:{fmt}})"
-    )
+    return spread(row, metric, fmt, median="_median")
 
 
 def markdown(summary, found, ref, args):
@@ -553,19 +533,22 @@ def figures(summary, args):
     return [str(path)]
 
 
-def environment(args):
-    return {
-        "command": " ".join(["python", *sys.argv]),
-        **versions(torch, np, scipy, sk_zerror),
-        "machine": machine_description() + ", no GPU used",
-        "seeds": args.seeds,
-        "base_seed": args.seed,
-        "n_batches": args.n_batches,
-        "n_samples": args.n_samples,
-        "sigma": args.sigma,
-        "batch_sizes": list(args.batch_sizes),
-        "quick": args.quick,
-    }
+def describe(args):
+    """The run's environment and settings."""
+    return environment(
+        torch,
+        np,
+        scipy,
+        threads=torch.get_num_threads(),
+        seeds=args.seeds,
+        machine=machine_description() + ", no GPU used",
+        base_seed=args.seed,
+        n_batches=args.n_batches,
+        n_samples=args.n_samples,
+        sigma=args.sigma,
+        batch_sizes=list(args.batch_sizes),
+        quick=args.quick,
+    )
 
 
 def parse_args(argv=None):
@@ -625,7 +608,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(1)
-    env = environment(args)
+    env = describe(args)
     print(" ".join(f"{k}={v}" for k, v in env.items()), file=sys.stderr)
     start = time.perf_counter()
     ref = reference_scales(args)
@@ -636,7 +619,7 @@ def main(argv=None):
             f"seed {seed} done ({time.perf_counter() - start:.0f} s)", file=sys.stderr
         )
     seed_rows = per_seed(rows, ref)
-    summary = summarise(seed_rows)
+    summary = summarise_seeds(seed_rows)
     found = findings(summary)
     text = markdown(summary, found, ref, args)
     print(text)
@@ -647,16 +630,9 @@ def main(argv=None):
     write_csv(out / "note_fit_stability_summary.csv", summary, SUMMARY_FIELDS)
     env["figures"] = figures(summary, args)
     env["elapsed_s"] = round(time.perf_counter() - start, 1)
-    (out / "note_fit_stability.json").write_text(
-        json.dumps(
-            {
-                "environment": env,
-                "reference": ref,
-                "findings": found,
-                "summary": summary,
-            },
-            indent=2,
-        )
+    write_json(
+        out / "note_fit_stability.json",
+        {"environment": env, "reference": ref, "findings": found, "summary": summary},
     )
     (out / "note_fit_stability.md").write_text(text + "\n")
     print(f"({env['elapsed_s']:.0f} s)", file=sys.stderr)

@@ -1,9 +1,10 @@
 """Z-Error estimators against their peers on noisy targets and labels (issue 6).
 
-Every network in this study is the same MLP (``make_mlp``, hidden (100,),
-ReLU, Adam, lr 1e-2, batch 128, the same epochs), trained on standardised
-features; only the loss and the handling of suspicious rows differ. Errors
-are injected into the *training* split only; the test split is clean.
+Every network in this study is the same MLP (the estimators' default,
+``_baselines.mlp``: hidden (100,), ReLU, Adam, lr 1e-2, batch 128, the same
+epochs), trained on standardised features; only the loss and the handling of
+suspicious rows differ. Errors are injected into the *training* split only;
+the test split is clean.
 
 ``regression``
     ``make_friedman1`` (10 features, noise 1) and scikit-learn's diabetes,
@@ -51,7 +52,6 @@ A smoke run in under a minute::
 
 import argparse
 import json
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -62,10 +62,8 @@ import sklearn
 import skorch
 import torch
 from _baselines import PlainMLPClassifier, PlainMLPRegressor
-from _environment import machine_description, versions
+from _common import detection, environment, spread, summarise, timed, write_results
 from _noise import add_gross_errors, corrupt_labels, load_classification, rng_for
-from _output import write_results
-from _summary import detection, spread, summarise, timed
 from bench_estimators import TUNED_ROBUST, TUNED_ROBUST_CLASSIFIER
 from cleanlab.classification import CleanLearning
 from cleanlab.regression.learn import CleanLearning as RegressionCleanLearning
@@ -75,7 +73,6 @@ from sklearn.metrics import accuracy_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict, train_test_split
 from sklearn.preprocessing import StandardScaler
 
-import sk_zerror
 from sk_zerror import ZErrorClassifier, ZErrorRegressor, find_label_outliers
 
 STUDIES = ("regression", "classification")
@@ -126,14 +123,6 @@ CLASSIFICATION_ZERROR = {
         center="median", scale="mad", **TUNED_ROBUST_CLASSIFIER
     ),
 }
-
-
-def environment():
-    return {
-        **versions(sk_zerror, torch, skorch, sklearn, cleanlab, np),
-        "torch_threads": torch.get_num_threads(),
-        "machine": machine_description(),
-    }
 
 
 def score_mask(mask, truth):
@@ -571,7 +560,16 @@ def main(argv=None):
         config["seeds"] = args.seeds
     seeds = list(range(config["seeds"]))
     studies = STUDIES if args.study == "all" else (args.study,)
-    env = environment()
+    env = environment(
+        torch,
+        skorch,
+        sklearn,
+        cleanlab,
+        np,
+        threads=torch.get_num_threads(),
+        seeds=seeds,
+        argv=argv,
+    )
     print(json.dumps(env), flush=True)
 
     started = time.perf_counter()
@@ -630,7 +628,6 @@ def main(argv=None):
             )
     if args.out is not None:
         result = {
-            "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
             "mode": "quick" if args.quick else "full",
             "seeds": seeds,
             "config": config,

@@ -39,18 +39,14 @@ A smoke run in well under a minute::
 
 import argparse
 import json
-import os
-import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import scipy
 import sklearn
-from _environment import cpu_model
-from _output import write_csv
+from _common import environment, spread, summarise, timed, write_results
 from sklearn.base import clone
 from sklearn.datasets import load_breast_cancer, make_classification
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -61,7 +57,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from sk_zerror._threshold import ZThresholdCalibrator
+from sk_zerror import ZThresholdCalibrator
 
 # The issue's target: balanced accuracy no more than 0.01 below the tuned
 # cutoff's, in a fraction of its fit time (prefit mode).
@@ -82,23 +78,6 @@ QUICK = dict(
     models=("logistic",),
     prefit_repeats=1,
 )
-
-
-# -- environment ------------------------------------------------------------
-
-
-def environment(threads):
-    load = os.getloadavg() if hasattr(os, "getloadavg") else (np.nan,) * 3
-    return {
-        "python": platform.python_version(),
-        "sklearn": sklearn.__version__,
-        "scipy": scipy.__version__,
-        "numpy": np.__version__,
-        "threads": threads,
-        "cpu_count": os.cpu_count(),
-        "cpu_model": cpu_model(),
-        "load_average_at_start": [round(x, 2) for x in load],
-    }
 
 
 # -- data and models --------------------------------------------------------
@@ -167,9 +146,8 @@ def timed_fit(model, X, y, repeats=1):
     times = []
     for _ in range(repeats):
         fitted = clone(model) if not _is_prefit(model) else _copy_prefit(model)
-        start = time.perf_counter()
-        fitted.fit(X, y)
-        times.append(time.perf_counter() - start)
+        _, seconds = timed(fitted.fit, X, y)
+        times.append(seconds)
     return fitted, statistics.median(times)
 
 
@@ -237,23 +215,9 @@ def run(config, seeds):
 METRICS = ("balanced_accuracy", "f1", "fit_s", "probability_cutoff")
 
 
-def summarise(rows):
+def summarise_runs(rows):
     """Median, min and max of each metric over the seeds."""
-    groups = {}
-    for row in rows:
-        key = (row["dataset"], row["model"], row["method"], row["mode"])
-        groups.setdefault(key, []).append(row)
-    out = []
-    for (dataset, model, method, mode), members in groups.items():
-        entry = dict(
-            dataset=dataset, model=model, method=method, mode=mode, n=len(members)
-        )
-        for metric in METRICS:
-            values = [m[metric] for m in members]
-            entry[metric] = statistics.median(values)
-            entry[metric + "_min"], entry[metric + "_max"] = min(values), max(values)
-        out.append(entry)
-    return out
+    return summarise(rows, ("dataset", "model", "method", "mode"), METRICS)
 
 
 def targets(rows):
@@ -290,14 +254,6 @@ def targets(rows):
     return out
 
 
-def cell(entry, metric, fmt):
-    text = format(entry[metric], fmt)
-    if entry["n"] > 1:
-        low, high = entry[metric + "_min"], entry[metric + "_max"]
-        text += f" ({format(low, fmt)} to {format(high, fmt)})"
-    return text
-
-
 def markdown(summary, target_rows):
     lines = [
         "| data | model | method | mode | balanced accuracy | F1 | "
@@ -307,8 +263,8 @@ def markdown(summary, target_rows):
     for e in summary:
         lines.append(
             f"| {e['dataset']} | {e['model']} | {e['method']} | {e['mode']} | "
-            f"{cell(e, 'balanced_accuracy', '.3f')} | {cell(e, 'f1', '.3f')} | "
-            f"{cell(e, 'fit_s', '.3g')} | {cell(e, 'probability_cutoff', '.3f')} |"
+            f"{spread(e, 'balanced_accuracy', '.3f')} | {spread(e, 'f1', '.3f')} | "
+            f"{spread(e, 'fit_s', '.3g')} | {spread(e, 'probability_cutoff', '.3f')} |"
         )
     lines += [
         "",
@@ -317,10 +273,10 @@ def markdown(summary, target_rows):
         "|---|---|---|---|---|---|---|",
     ]
     for t in target_rows:
-        spread = f"{t['bacc_gap_min']:+.3f} to {t['bacc_gap_max']:+.3f}"
+        gaps = f"{t['bacc_gap_min']:+.3f} to {t['bacc_gap_max']:+.3f}"
         lines.append(
             f"| {t['dataset']} | {t['model']} | {t['mode']} | {t['method']} | "
-            f"{t['bacc_gap']:+.3f} ({spread}) | {t['time_ratio']:.3g} | "
+            f"{t['bacc_gap']:+.3f} ({gaps}) | {t['time_ratio']:.3g} | "
             f"{'yes' if t['met'] else 'no'} |"
         )
     return "\n".join(lines) + "\n"
@@ -342,23 +298,28 @@ def main(argv=None):
     if args.seeds is not None:
         config["seeds"] = args.seeds
     seeds = list(range(config["seeds"]))
-    env = environment(args.threads)
+    env = environment(
+        sklearn,
+        scipy,
+        np,
+        threads=args.threads,
+        seeds=seeds,
+        argv=argv,
+        with_load_average=True,
+    )
     print(json.dumps(env), flush=True)
 
     started = time.perf_counter()
     with threadpool_limits(limits=args.threads):
         rows = run(config, seeds)
     elapsed = time.perf_counter() - started
-    summary, target_rows = summarise(rows), targets(rows)
+    summary, target_rows = summarise_runs(rows), targets(rows)
     tables = markdown(summary, target_rows)
     print(tables)
     print(f"total {elapsed:.0f} s", flush=True)
 
     if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        write_csv(args.out / "runs.csv", rows)
         result = {
-            "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
             "mode": "quick" if args.quick else "full",
             "seeds": seeds,
             "config": config,
@@ -368,9 +329,7 @@ def main(argv=None):
             "summary": summary,
             "target_rows": target_rows,
         }
-        with open(args.out / "summary.json", "w") as handle:
-            json.dump(result, handle, indent=2)
-        (args.out / "tables.md").write_text(tables)
+        write_results(args.out, {"runs": rows}, result, tables)
 
 
 if __name__ == "__main__":

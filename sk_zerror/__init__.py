@@ -17,6 +17,7 @@ __version__ = "0.1.0.dev0"
 # Public name -> the private module that defines it.
 _LAZY = {
     "Cutoff": "._cutoffs",
+    "LabelOutlierResult": "._outliers",
     "OutlierResult": "._outliers",
     "SigmaScheduler": "._schedule",
     "ZErrorBCEWithLogitsLoss": "._losses",

@@ -46,7 +46,7 @@ def test_bench_estimators_quick(tmp_path, run_benchmark):
 
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["mode"] == "quick"
-    assert summary["environment"]["torch_threads"] == 1
+    assert summary["environment"]["threads"] == 1
     assert set(summary["summary"]) == {"overhead", "regression", "classification"}
     assert (tmp_path / "tables.md").read_text().count("|") > 0
 
