@@ -29,8 +29,12 @@ _LAZY = {
     "find_label_outliers": "._outliers",
     "find_outliers": "._outliers",
     "gaussian_cutoff": "._cutoffs",
+    "make_trimmed_scorer": "._scoring",
     "sigma_at_epoch": "._schedule",
     "skewnorm_cutoff": "._cutoffs",
+    "trimmed_accuracy_score": "._scoring",
+    "trimmed_log_loss": "._scoring",
+    "trimmed_mean_squared_error": "._scoring",
     "zscore_mask": "._zscore",
 }
 
