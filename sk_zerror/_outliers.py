@@ -1,9 +1,10 @@
 """Post-hoc outlier search in the outputs of any model: residuals and labels.
 
-Both functions z-score a per-row value within its group with the masking core
-(:mod:`sk_zerror._zscore`), so a row is flagged by the same rule as in the
-Z-Error losses, only with the polarity of a data audit: ``mask`` is True for
-the rows to review.
+:func:`find_outliers` z-scores each residual with the masking core
+(:func:`~sk_zerror.zscore_mask`), the regression rule of the Z-Error losses
+with the polarity of a data audit: ``mask`` is True for the rows to review.
+:func:`find_label_outliers` ranks rows by how unlikely the model finds their
+given label and flags the estimated number of label errors.
 """
 
 from collections.abc import Sequence
@@ -13,37 +14,30 @@ from typing import Literal, NamedTuple
 import numpy as np
 import torch
 from numpy.typing import ArrayLike
-from scipy.special import log_softmax
+from scipy.special import log_expit, log_softmax
+from scipy.stats import norm
 from sklearn.utils import check_array, check_consistent_length, column_or_1d
 
-from ._zscore import (
-    CENTERS,
-    SCALES,
-    TAILS,
-    _check_option,
-    degenerate_groups,
-    group_statistics,
-    inlier_mask_from_zscores,
-    rounding_eps,
-    sigma_tensor,
-    zscores_from_statistics,
-)
+from ._zscore import CENTERS, SCALES, zscore_mask
 
-__all__ = ["OutlierResult", "find_label_outliers", "find_outliers"]
+__all__ = [
+    "LabelOutlierResult",
+    "OutlierResult",
+    "find_label_outliers",
+    "find_outliers",
+]
 
-# Probabilities are clipped to [EPS, 1 - EPS] before taking log-odds, and
-# log-odds from logits to the same range, so both inputs give the same scores.
+# Probabilities are clipped to [EPS, 1 - EPS] before taking logs, and the
+# log-probabilities of logits to the same range, so both inputs give the same
+# scores.
 EPS = 1e-6
 # Tolerance on the row sums of pred_probs (float32 softmax outputs included).
 SUM_ATOL = 1e-3
-# sigma="auto": a (label, rival class) cell gets its own cut from this many
-# estimated errors on; fewer are too noisy an estimate (about 30% relative
-# error at 10), and such cells share their class's cut.
-MIN_CELL_ERRORS = 10
+LABEL_SCORES = ("margin", "self_confidence", "zscore")
 
 
 class OutlierResult(NamedTuple):
-    """What :func:`find_outliers` and :func:`find_label_outliers` return.
+    """What :func:`find_outliers` returns.
 
     Attributes
     ----------
@@ -51,11 +45,12 @@ class OutlierResult(NamedTuple):
         True for the flagged rows (outliers): the opposite polarity of
         :func:`~sk_zerror.zscore_mask`, whose True marks inliers.
     scores : ndarray of float
-        Signed z-score of each value within its group.
+        Signed robust z-score of each residual.
     threshold : ndarray of float
-        The sigma each value was tested against, so that ``mask`` is
+        The |z| cut each value was tested against, so that ``mask`` is
         ``scores < -threshold`` (lower tail), ``scores > threshold`` (upper)
-        or ``abs(scores) > threshold`` (both). ``inf`` flags nothing.
+        or ``abs(scores) > threshold`` (both). With ``sigma="fdr"`` it is the
+        cut the false-discovery control chose. ``inf`` flags nothing.
     """
 
     mask: np.ndarray
@@ -63,37 +58,113 @@ class OutlierResult(NamedTuple):
     threshold: np.ndarray
 
 
-def _robust_zscores(values, groups, n_groups, center, scale):
-    """Z-scores of ``values`` (n, d) within their group, and the statistics.
+class LabelOutlierResult(NamedTuple):
+    """What :func:`find_label_outliers` returns.
 
-    The statistics are those of the masking core, except that a zero median
-    absolute deviation (more than half of a group tied, as with probabilities
-    rounded to 1 or a forest's vote fractions) falls back to the standard
-    deviation about the same centre, so that tied groups still flag their
-    lower tail.
+    Attributes
+    ----------
+    mask : ndarray of bool, shape (n_samples,)
+        True for the rows whose given label is flagged as likely wrong.
+    scores : ndarray of float, shape (n_samples,)
+        How likely each given label is wrong: higher is more suspicious, and
+        scores compare across classes (sort by ``-scores`` to review the
+        likeliest errors first).
+    likely_labels : ndarray, shape (n_samples,)
+        For each row, the class other than its given label that the model
+        finds most probable: the likely true label of a flagged row. In the
+        label space of ``classes`` when given, else class indices.
+    error_counts : ndarray of float, shape (n_classes, n_classes)
+        ``error_counts[j, c]``: estimated number of rows given label ``j``
+        whose true class is ``c`` (zero on the diagonal). Its sum is the
+        estimated number of label errors, and ``mask`` flags, in each
+        (given, likely) pair, about that pair's count of rows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sk_zerror import find_label_outliers
+    >>> labels = np.array([0, 0, 0, 1, 1, 1])
+    >>> p1 = np.array([0.1, 0.2, 0.9, 0.8, 0.9, 0.3])
+    >>> result = find_label_outliers(labels, np.column_stack([1 - p1, p1]))
+    >>> result.mask.nonzero()
+    (array([2, 5]),)
+    >>> result.error_counts
+    array([[0., 1.],
+           [1., 0.]])
     """
-    eps = rounding_eps(torch.float64)
-    stats = group_statistics(values, groups, n_groups, center=center, scale=scale)
-    if scale == "mad":
-        spread = group_statistics(values, groups, n_groups, center=center, scale="std")
-        stats = stats._replace(
-            scale=torch.where(degenerate_groups(stats, eps), spread.scale, stats.scale)
+
+    mask: np.ndarray
+    scores: np.ndarray
+    likely_labels: np.ndarray
+    error_counts: np.ndarray
+
+
+def _check_sigma(sigma, allowed):
+    """``sigma`` as a float, or the one string option ``allowed``."""
+    if isinstance(sigma, str):
+        if sigma != allowed:
+            raise ValueError(
+                f'sigma must be "{allowed}" or a positive number, got {sigma!r}.'
+            )
+        return sigma
+    if not isinstance(sigma, Real) or isinstance(sigma, bool):
+        raise TypeError(
+            f'sigma must be "{allowed}" or a positive number, got {sigma!r}.'
         )
-    z = zscores_from_statistics(values, groups, stats, degenerate_groups(stats, eps))
-    return z, stats
+    return float(sigma)
 
 
-def _per_row(sigma, groups):
-    """The sigma each row is tested against, as a numpy array."""
-    per_row = sigma[groups] if sigma.ndim == 1 else sigma.expand(groups.shape)
-    return per_row.numpy().copy()
+def _zscores(values, groups, n_groups, *, sigma, center, scale, tail):
+    """The core's inlier mask and z-scores of ``values`` (n, d) within groups.
+
+    Where the median absolute deviation of a group is zero (more than half of
+    it tied), the z-scores are taken against the standard deviation about the
+    same centre, so that such groups still flag their tails.
+    """
+    kwargs = dict(center=center, tail=tail, n_groups=n_groups, return_scores=True)
+    inlier, z = zscore_mask(values, groups, sigma=sigma, scale=scale, **kwargs)
+    if scale == "mad":
+        # A group whose MAD is zero scores all zeros; a usable one cannot.
+        tied = torch.zeros(n_groups, values.shape[1], dtype=torch.long)
+        tied = tied.index_add_(0, groups, (z != 0).long()) == 0
+        if tied.any():
+            std_inlier, std_z = zscore_mask(values, groups, sigma=sigma, **kwargs)
+            inlier = torch.where(tied[groups], std_inlier, inlier)
+            z = torch.where(tied[groups], std_z, z)
+    return inlier, z
+
+
+def _fdr_cut(z, fdr, tail):
+    """Per-column |z| cut of the Benjamini-Hochberg procedure at level ``fdr``.
+
+    The p-value of a z-score is its standard normal tail probability (both
+    tails, or the tested one); the procedure rejects the ``k`` smallest
+    p-values, ``k`` the largest rank with ``p_(k) <= k * fdr / m``, and the
+    cut is the z-score of the level ``k * fdr / m`` (``fdr / m`` when nothing
+    is rejected, which nothing exceeds).
+    """
+    if tail == "both":
+        stat, share = np.abs(z), 2.0
+    else:
+        stat, share = (-z if tail == "lower" else z), 1.0
+    m = len(z)
+    p = np.sort(share * norm.sf(stat), axis=0)
+    rank = np.arange(1, m + 1)[:, None]
+    passed = p <= rank * fdr / m
+    k = np.where(passed.any(axis=0), m - np.argmax(passed[::-1], axis=0), 0)
+    cut = norm.isf(np.maximum(k, 1) * fdr / (share * m))
+    # The k-th smallest p-value passed: its statistic must exceed the cut,
+    # whatever the rounding of isf.
+    kth = np.sort(stat, axis=0)[::-1][np.maximum(k, 1) - 1, np.arange(z.shape[1])]
+    return np.where(k > 0, np.minimum(cut, np.nextafter(kth, -np.inf)), cut)
 
 
 def find_outliers(
     y_true: ArrayLike,
     y_pred: ArrayLike,
     *,
-    sigma: float = 2.0,
+    sigma: Literal["fdr"] | float = 2.0,
+    fdr: float = 0.05,
     center: Literal["median", "mean"] = "median",
     scale: Literal["mad", "std"] = "mad",
     tail: Literal["both", "lower", "upper"] = "both",
@@ -105,6 +176,8 @@ def find_outliers(
     statistics, and rows further than ``sigma`` from the centre are flagged:
     the regression rule of the Z-Error Loss (technical note, "Z-error loss for
     Regression"), applied once to the predictions of any model.
+    ``sigma="fdr"`` chooses the cut that keeps the expected share of clean
+    rows among the flagged ones at ``fdr``.
 
     Parameters
     ----------
@@ -114,8 +187,13 @@ def find_outliers(
         Predictions of any model, ideally out-of-fold
         (:func:`sklearn.model_selection.cross_val_predict`) so that a model
         that memorised an error does not hide it.
-    sigma : float, default=2.0
+    sigma : float or "fdr", default=2.0
         Threshold in (robust) standard deviations; ``inf`` flags nothing.
+        ``"fdr"``: the Benjamini-Hochberg cut at false-discovery rate ``fdr``
+        (Notes).
+    fdr : float, default=0.05
+        Target false-discovery rate of ``sigma="fdr"``, in (0, 1); ignored
+        for a numeric sigma.
     center : {"median", "mean"}, default="median"
         Centre of the residuals. The median is not pulled by the errors it
         should find.
@@ -131,7 +209,8 @@ def find_outliers(
     -------
     OutlierResult
         ``mask`` (True = flagged), ``scores`` (signed z-scores of the
-        residuals) and ``threshold``, each of the shape of ``y_true``.
+        residuals) and ``threshold`` (the |z| cut), each of the shape of
+        ``y_true``.
 
     See Also
     --------
@@ -142,13 +221,19 @@ def find_outliers(
     -----
     With ``center="mean", scale="std"`` this is the note's rule; the robust
     defaults are chosen because a gross error inflates the standard deviation
-    it is measured against: on the diabetes data with 10% of the targets
-    corrupted (decimal slips, digit swaps, unit errors, swapped rows;
-    ``benchmarks/bench_label_noise.py``), median/MAD at sigma 2 finds 43% of
-    the errors, mean/std 23% (F1 0.49 against 0.37). ``sigma=3`` trades
-    recall for precision (35% found, 94% of the flags right). Non-finite
-    values are rejected at input; with fewer than two rows, or no spread,
-    nothing is flagged.
+    it is measured against. Non-finite values are rejected at input; with
+    fewer than two rows, or no spread, nothing is flagged.
+
+    ``sigma="fdr"`` turns each z-score into a normal tail probability (both
+    tails, or the one of ``tail``) and applies the Benjamini-Hochberg
+    step-up procedure to each output column: with ``m`` rows, the ``k``
+    smallest p-values are flagged, ``k`` the largest rank whose p-value is at
+    most ``k * fdr / m``. The cut adapts to the number of errors (a deep one
+    when there are none, a shallower one when many residuals stand out) and
+    to the number of rows, where a fixed sigma flags a fixed share of clean
+    rows (4.6% at 2 sigma for normal residuals). The guarantee assumes
+    normal clean residuals; with heavier tails it flags more clean rows than
+    ``fdr`` says (``docs/benchmarks.md`` measures by how much).
 
     Examples
     --------
@@ -166,13 +251,20 @@ def find_outliers(
 
     >>> find_outliers(y_true, y_pred, center="mean", scale="std").mask
     array([False, False, False,  True, False, False, False, False])
+
+    The false-discovery cut is deeper than 2 sigma here:
+
+    >>> result = find_outliers(y_true, y_pred, sigma="fdr")
+    >>> result.mask.nonzero()
+    (array([3, 7]),)
+    >>> float(result.threshold[0].round(2))
+    2.5
     """
-    _check_option("center", center, CENTERS)
-    _check_option("scale", scale, SCALES)
-    _check_option("tail", tail, TAILS)
-    if not isinstance(sigma, Real) or isinstance(sigma, bool):
-        raise TypeError(f"sigma must be a positive number, got {sigma!r}.")
-    limit = sigma_tensor(float(sigma), None)
+    sigma = _check_sigma(sigma, "fdr")
+    if sigma == "fdr" and not (
+        isinstance(fdr, Real) and not isinstance(fdr, bool) and 0.0 < fdr < 1.0
+    ):
+        raise ValueError(f"fdr must be a number in (0, 1), got {fdr!r}.")
     y_true = check_array(y_true, ensure_2d=False, dtype=np.float64, input_name="y_true")
     y_pred = check_array(y_pred, ensure_2d=False, dtype=np.float64, input_name="y_pred")
     check_consistent_length(y_true, y_pred)
@@ -187,42 +279,69 @@ def find_outliers(
     residual = torch.from_numpy(y_true - y_pred)
     values = residual.reshape(len(residual), -1)
     groups = torch.zeros(len(values), dtype=torch.long)
-    z, _ = _robust_zscores(values, groups, 1, center, scale)
-    inlier = inlier_mask_from_zscores(z, groups, limit, tail)
+    options = dict(center=center, scale=scale, tail=tail)
+    fixed = float("inf") if sigma == "fdr" else sigma
+    inlier, z = _zscores(values, groups, 1, sigma=fixed, **options)
+    if sigma == "fdr":
+        cut = _fdr_cut(z.numpy(), float(fdr), tail)
+        # Each column is tested against its own cut.
+        columns = [
+            _zscores(values[:, [i]], groups, 1, sigma=float(c), **options)[0]
+            for i, c in enumerate(cut)
+        ]
+        inlier = torch.cat(columns, dim=1)
+        threshold = np.broadcast_to(cut, values.shape)
+    else:
+        threshold = np.full(values.shape, sigma)
     shape = residual.shape
     return OutlierResult(
         mask=(~inlier).reshape(shape).numpy(),
         scores=z.reshape(shape).numpy(),
-        threshold=np.full(shape, float(sigma)),
+        threshold=threshold.reshape(shape).copy(),
     )
 
 
-def _check_labels(labels):
-    """Integer class indices from ``labels``, with clear errors otherwise."""
+def _encode_labels(labels, classes):
+    """Class indices of ``labels``, and the class values (None: indices)."""
     labels = column_or_1d(labels, input_name="labels")
+    if classes is not None:
+        classes = column_or_1d(classes, input_name="classes")
+        if len(np.unique(classes)) != len(classes):
+            raise ValueError("classes must not repeat a value.")
+        order = np.argsort(classes, kind="stable")
+        position = np.searchsorted(classes[order], labels)
+        position = np.minimum(position, len(classes) - 1)
+        known = classes[order][position] == labels
+        if not known.all():
+            bad = list(dict.fromkeys(labels[~known].tolist()))[:5]
+            raise ValueError(f"labels {bad} are not in classes.")
+        return order[position].astype(np.int64), classes
     if labels.dtype.kind == "f":
         if np.isnan(labels).any():
             raise ValueError("labels contain NaN; drop or fill those rows first.")
         if not np.all(labels == np.round(labels)):
             raise ValueError(
-                "labels must be integer class indices; got non-integer floats."
+                "labels must be integer class indices; got non-integer floats. "
+                "Pass classes= to use other label values."
             )
     elif labels.dtype.kind not in "iub":
         raise ValueError(
             "labels must be integer class indices 0..K-1, the column order of "
-            f"pred_probs; got dtype {labels.dtype}. Encode other labels with "
-            "sklearn.preprocessing.LabelEncoder."
+            f"pred_probs, unless classes= gives that order; got dtype "
+            f"{labels.dtype} without classes."
         )
-    return labels.astype(np.int64)
+    return labels.astype(np.int64), None
 
 
-def _log_odds_from_probs(pred_probs):
-    """Log-odds of every class from probabilities, clipped to [EPS, 1 - EPS]."""
-    probs = check_array(pred_probs, dtype=np.float64, input_name="pred_probs")
-    if probs.shape[1] < 2:
+def _log_probs_from_probs(pred_probs):
+    """Log-probabilities from probabilities, clipped to [EPS, 1 - EPS]."""
+    probs = check_array(
+        pred_probs, ensure_2d=False, dtype=np.float64, input_name="pred_probs"
+    )
+    if probs.ndim != 2 or probs.shape[1] < 2:
         raise ValueError(
-            "pred_probs must have one column per class (at least 2), got "
-            f"shape {probs.shape}."
+            "pred_probs must have shape (n_samples, n_classes) with one column "
+            f"per class (at least 2), got shape {probs.shape}."
         )
     if (probs < 0).any() or (probs > 1).any():
         raise ValueError("pred_probs must lie in [0, 1].")
@@ -233,84 +352,76 @@ def _log_odds_from_probs(pred_probs):
             f"each row of pred_probs must sum to 1 (within {SUM_ATOL}); found a "
             f"row summing to {worst:.6g}. Pass raw scores as logits instead."
         )
-    clipped = np.clip(probs, EPS, 1.0 - EPS)
-    return np.log(clipped) - np.log1p(-clipped)
+    return np.log(np.clip(probs, EPS, 1.0 - EPS))
 
 
-def _log_odds_from_logits(logits):
-    """Log-odds of every class from logits (1-D: sigmoid; 2-D: softmax)."""
+def _log_probs_from_logits(logits):
+    """Log-probabilities from logits (1-D: sigmoid; 2-D: softmax), clipped."""
     logits = check_array(logits, ensure_2d=False, dtype=np.float64, input_name="logits")
-    bound = np.log1p(-EPS) - np.log(EPS)
     if logits.ndim == 1 or logits.shape[1] == 1:
         positive = logits.reshape(-1)
-        return np.clip(np.column_stack([-positive, positive]), -bound, bound)
-    log_p = log_softmax(logits, axis=1)
-    # log(1 - p) without cancellation: log(-expm1(x)) near p = 1, log1p(-exp(x))
-    # elsewhere.
+        log_p = np.column_stack([log_expit(-positive), log_expit(positive)])
+    else:
+        log_p = log_softmax(logits, axis=1)
+    return np.clip(log_p, np.log(EPS), np.log1p(-EPS))
+
+
+def _log_odds(log_p):
+    """``log(p / (1 - p))`` from ``log(p)``, without cancellation near 1."""
     with np.errstate(divide="ignore"):
         log_q = np.where(
             log_p > -np.log(2.0),
             np.log(-np.expm1(log_p)),
             np.log1p(-np.exp(log_p)),
         )
-    return np.clip(log_p - log_q, -bound, bound)
+    return log_p - log_q
 
 
-def _error_counts(log_odds, labels, centers):
+def _error_counts(probs, labels):
     """Estimated number of rows of each given class that belong to each class.
 
-    A row counts as a member of class ``c`` when its class-``c`` logit reaches
-    the centre of the given-class logits of the rows labelled ``c``, and goes
-    to the class with the largest logit among those it is a member of. The
-    counts of each given class are then rescaled to its number of rows.
-    This is cleanlab's confident joint (Northcutt et al., 2021), with the
-    class centre of the z-scores as per-class threshold.
+    Cleanlab's calibrated confident joint (Northcutt, Jiang and Chuang,
+    "Confident learning", JAIR 2021): a row counts towards class ``c`` when
+    its probability of ``c`` reaches the mean probability of ``c`` among the
+    rows labelled ``c``, and goes to its most probable such class; the counts
+    of each given class are rescaled to its number of rows.
 
     Returns
     -------
     counts : ndarray of shape (K, K)
-        ``counts[j, c]``: rows labelled ``j`` estimated to belong to ``c``.
+        ``counts[j, c]``: rows labelled ``j`` estimated to belong to ``c``,
+        zero on the diagonal.
     """
-    n_classes = log_odds.shape[1]
-    member = log_odds >= centers
-    best = np.where(member, log_odds, -np.inf).argmax(axis=1)
+    n, n_classes = probs.shape
+    size = np.bincount(labels, minlength=n_classes)
+    sums = np.zeros(n_classes)
+    np.add.at(sums, labels, probs[np.arange(n), labels])
+    # A class without rows has no threshold and no members.
+    thresholds = np.where(size > 0, sums / np.maximum(size, 1), np.inf)
+    member = probs >= thresholds
+    best = np.where(member, probs, -np.inf).argmax(axis=1)
     counted = member.any(axis=1)
     counts = np.zeros((n_classes, n_classes))
     np.add.at(counts, (labels[counted], best[counted]), 1.0)
-    size = np.bincount(labels, minlength=n_classes)
-    return counts * (size / np.maximum(counts.sum(axis=1), 1.0))[:, None]
+    counts *= (size / np.maximum(counts.sum(axis=1), 1.0))[:, None]
+    np.fill_diagonal(counts, 0.0)
+    return counts
 
 
-def _auto_sigma(z, labels, rival, counts):
-    """Per-cell sigma that flags each cell's estimated number of wrong labels.
+def _flag_counts(scores, labels, likely, counts):
+    """Flag the ``round(counts[j, c])`` highest scores of each (j, c) cell.
 
-    The rows labelled ``j`` that belong to ``c`` have ``c`` as strongest rival,
-    so a (label ``j``, rival ``c``) cell with at least ``MIN_CELL_ERRORS``
-    estimated errors ``counts[j, c]`` gets its own cut; the other rows of
-    label ``j`` share one cut (cell ``(j, j)``), with the sum of the small
-    counts. The ``round(count)`` lowest z-scores of a cell are flagged: the
-    cut lies halfway between the last flagged and the first kept value. Sigma
-    is never below 0, so no row at or above its class centre is flagged;
-    ``inf`` flags nothing.
-
-    Returns the cell of each row and the sigma of each cell.
+    A cell is the rows given label ``j`` whose likely label is ``c``.
     """
     n_classes = len(counts)
-    errors = counts.copy()
-    np.fill_diagonal(errors, 0.0)
-    own_cut = errors >= MIN_CELL_ERRORS
-    cells = labels * n_classes + np.where(own_cut[labels, rival], rival, labels)
-    np.fill_diagonal(errors, (errors * ~own_cut).sum(axis=1))
-    errors[~own_cut & ~np.eye(n_classes, dtype=bool)] = 0.0
+    cells = labels * n_classes + likely
     size = np.bincount(cells, minlength=n_classes**2)
-    k = np.minimum(np.rint(errors.ravel()).astype(np.int64), size)
-    ordered = z[np.lexsort((z, cells))]
+    k = np.minimum(np.rint(counts.ravel()).astype(np.int64), size)
+    order = np.lexsort((-scores, cells))
+    rank = np.empty(len(scores), dtype=np.int64)
     start = np.cumsum(size) - size
-    last = max(len(z) - 1, 0)
-    below = ordered[np.clip(start + k - 1, 0, last)]
-    above = ordered[np.clip(start + k, 0, last)]
-    cut = np.where(k < size, 0.5 * (below + above), np.inf)
-    return cells, np.where(k == 0, np.inf, np.maximum(-cut, 0.0))
+    rank[order] = np.arange(len(scores)) - start[cells[order]]
+    return rank < k[cells]
 
 
 def find_label_outliers(
@@ -318,25 +429,25 @@ def find_label_outliers(
     pred_probs: ArrayLike | None = None,
     logits: ArrayLike | None = None,
     *,
+    classes: ArrayLike | None = None,
+    score: Literal["margin", "self_confidence", "zscore"] = "margin",
     sigma: Literal["auto"] | float | Sequence[float] = "auto",
     center: Literal["median", "mean"] = "median",
     scale: Literal["mad", "std"] = "mad",
-) -> OutlierResult:
-    """Flag the rows whose given label the model finds unusually unlikely.
+) -> LabelOutlierResult:
+    """Flag the rows whose given label the model finds likely wrong.
 
-    Each row's score is the given-class logit: the log-odds
-    ``log(p_y / (1 - p_y))`` of its given label ``y`` under the model. It is
-    z-scored within the rows of the same given class (the note's
-    per-class Gaussians, "Z-error loss for Classification"), and only the lower
-    tail is flagged: a correctly labelled row is never flagged for being too
-    confident.
+    Each row gets a score that grows as the model's probability of its given
+    label falls relative to the other classes, comparable across classes.
+    The number of label errors is estimated for each pair of given and likely
+    true class, and each pair's rows with the highest scores are flagged.
 
     Parameters
     ----------
     labels : array-like of shape (n_samples,)
-        Given labels as integer class indices ``0..K-1``, indexing the columns
-        of ``pred_probs`` or ``logits`` (cleanlab's convention). Encode other
-        labels with :class:`sklearn.preprocessing.LabelEncoder`.
+        Given labels: integer class indices ``0..K-1`` indexing the columns
+        of ``pred_probs`` or ``logits`` (cleanlab's convention), or any
+        values listed in ``classes``.
     pred_probs : array-like of shape (n_samples, K), default=None
         Predicted class probabilities (rows summing to 1), ideally
         out-of-fold (``cross_val_predict(..., method="predict_proba")``).
@@ -344,22 +455,36 @@ def find_label_outliers(
         Raw scores instead of ``pred_probs``: one logit per row for two
         classes (sigmoid of class 1), or one per class (softmax). Give exactly
         one of ``pred_probs`` and ``logits``.
+    classes : array-like of shape (K,), default=None
+        The class of each column (a fitted classifier's ``classes_``), for
+        labels that are not column indices. ``likely_labels`` is then given
+        in these values.
+    score : {"margin", "self_confidence", "zscore"}, default="margin"
+        The per-row score. ``"margin"``: the largest log-probability of
+        another class minus that of the given class. ``"self_confidence"``:
+        one minus the probability of the given label. ``"zscore"``: the
+        Z-Error family, minus the z-score of the given-class log-odds within
+        the rows of the same given class (the note's per-class Gaussians).
     sigma : "auto", float or array-like of shape (K,), default="auto"
-        Threshold in (robust) standard deviations below the class centre,
-        shared or one per class. ``"auto"`` sets it from the data (Notes).
+        ``"auto"`` flags the estimated number of errors of each (given,
+        likely) class pair, highest scores first. A number (or one per
+        class) applies the Z-Error rule instead: a row is flagged when the
+        z-score of its given-class log-odds within its class is below
+        ``-sigma``, whatever ``score``.
     center : {"median", "mean"}, default="median"
-        Centre of each class's scores.
+        Centre of each class's log-odds, for ``score="zscore"`` and a numeric
+        ``sigma``.
     scale : {"mad", "std"}, default="mad"
-        Spread of each class's scores (the median absolute deviation times
-        1.4826 falls back to the standard deviation where it is zero).
+        Spread of each class's log-odds (the median absolute deviation times
+        1.4826, falling back to the standard deviation where it is zero), for
+        ``score="zscore"`` and a numeric ``sigma``.
 
     Returns
     -------
-    OutlierResult
-        ``mask`` (True = flagged), ``scores`` (z-score of the given-class
-        logit within its class; low is suspicious) and ``threshold`` (the
-        sigma each row was tested against: ``mask == scores < -threshold``),
-        each of shape (n_samples,).
+    LabelOutlierResult
+        ``mask`` (True = flagged), ``scores`` (higher = more likely wrong),
+        ``likely_labels`` and ``error_counts`` (estimated errors per pair of
+        given and true class).
 
     See Also
     --------
@@ -368,35 +493,8 @@ def find_label_outliers(
 
     Notes
     -----
-    Probabilities are clipped to ``[1e-6, 1 - 1e-6]``, so the given-class
-    logit lies within +-13.8; logits give the same scores as their softmax
-    (or sigmoid) probabilities. The log-odds is the given-class logit of the
-    binary Z-Error loss; within a class it ranks the rows as the
-    log-probability does, and at a fixed sigma both flag about as well (F1
-    0.55 and 0.56 at sigma 2 on the tuning sets).
-
-    A fixed sigma places the cut at the same depth of every class's
-    distribution whatever the noise rate: too deep when many labels are wrong,
-    too shallow when few are (on breast cancer with one-sided noise,
-    ``sigma=2`` flags none of the wrong labels: the confident clean rows
-    spread the class so wide that the wrong ones stay within 2 sigma).
-
-    ``sigma="auto"`` first estimates how many rows of each given class ``j``
-    belong to each other class ``c``: a row counts as a member of ``c`` when
-    its class-``c`` logit reaches the centre of class ``c``'s given-class
-    logits, and goes to its most likely such class; the counts of each given
-    class are rescaled to its size. This is cleanlab's confident joint
-    (Northcutt, Jiang and Chuang, "Confident learning", JAIR 2021) with the
-    class centre as threshold. Each class then gets the sigma that flags its
-    estimated number of errors, lowest scores first. Under class-dependent
-    noise the errors of class ``j`` that belong to ``c`` all have ``c`` as
-    strongest rival class, so a (class, rival) pair with at least 10
-    estimated errors gets its own sigma; the rest of the class shares one.
-    Sigma is never negative, so no row at or above its class centre is
-    flagged. With perfectly separated classes only half of each class reaches
-    its centre, and the rescaling over-counts the errors.
-
-    Classes with fewer than two rows, or with no spread, flag nothing.
+    Probabilities are clipped to ``[1e-6, 1 - 1e-6]``; logits give the same
+    results as their softmax (or sigmoid) probabilities.
 
     Examples
     --------
@@ -404,53 +502,74 @@ def find_label_outliers(
     >>> from sk_zerror import find_label_outliers
     >>> labels = np.array([0, 0, 0, 0, 0, 1, 1, 1, 1, 1])
     >>> p1 = np.array([0.1, 0.2, 0.05, 0.15, 0.97, 0.9, 0.8, 0.95, 0.85, 0.02])
-    >>> pred_probs = np.column_stack([1 - p1, p1])
-    >>> result = find_label_outliers(labels, pred_probs, sigma=2.0)
-    >>> result.mask
-    array([False, False, False, False,  True, False, False, False, False,  True])
-    >>> find_label_outliers(labels, pred_probs).mask.nonzero()
+    >>> result = find_label_outliers(labels, np.column_stack([1 - p1, p1]))
+    >>> result.mask.nonzero()
     (array([4, 9]),)
+    >>> np.argsort(-result.scores)[:2]
+    array([9, 4])
     """
-    _check_option("center", center, CENTERS)
-    _check_option("scale", scale, SCALES)
+    for name, value, options in [
+        ("score", score, LABEL_SCORES),
+        ("center", center, CENTERS),
+        ("scale", scale, SCALES),
+    ]:
+        if value not in options:
+            raise ValueError(f"{name} must be one of {options}, got {value!r}.")
     auto = isinstance(sigma, str)
     if auto and sigma != "auto":
         raise ValueError(f'sigma must be "auto" or a positive number, got {sigma!r}.')
     if (pred_probs is None) == (logits is None):
         raise ValueError("give exactly one of pred_probs and logits.")
-    labels = _check_labels(labels)
+    labels, values = _encode_labels(labels, classes)
     if pred_probs is not None:
-        log_odds = _log_odds_from_probs(pred_probs)
-        source = "pred_probs"
+        log_p, source = _log_probs_from_probs(pred_probs), "pred_probs"
     else:
-        log_odds = _log_odds_from_logits(logits)
-        source = "logits"
-    check_consistent_length(labels, log_odds)
-    n, n_classes = log_odds.shape
-    if labels.min() < 0 or labels.max() >= n_classes:
+        log_p, source = _log_probs_from_logits(logits), "logits"
+    check_consistent_length(labels, log_p)
+    n, n_classes = log_p.shape
+    if values is not None and len(values) != n_classes:
+        raise ValueError(
+            f"classes has {len(values)} values for the {n_classes} columns of {source}."
+        )
+    if n and (labels.min() < 0 or labels.max() >= n_classes):
         bad = np.unique(labels[(labels < 0) | (labels >= n_classes)])[:5].tolist()
         raise ValueError(
             f"labels must lie in [0, {n_classes - 1}] to index the {n_classes} "
             f"classes of {source}; found {bad}."
         )
-    given = log_odds[np.arange(n), labels]
-    groups = torch.from_numpy(labels)
-    values = torch.from_numpy(given).unsqueeze(1)
-    z, stats = _robust_zscores(values, groups, n_classes, center, scale)
-    if auto:
-        # A class without rows has no centre and no members.
-        centers = torch.where(stats.count > 0, stats.center, torch.inf)
-        counts = _error_counts(log_odds, labels, centers[:, 0].numpy())
-        rival = np.where(np.eye(n_classes, dtype=bool)[labels], -np.inf, log_odds)
-        cells, limit = _auto_sigma(
-            z[:, 0].numpy(), labels, rival.argmax(axis=1), counts
+    rows = np.arange(n)
+    given = log_p[rows, labels]
+    others = log_p.copy()
+    others[rows, labels] = -np.inf
+    likely = others.argmax(axis=1)
+    need_z = score == "zscore" or not auto
+    if need_z:
+        groups = torch.from_numpy(labels)
+        log_odds = torch.from_numpy(_log_odds(given)).unsqueeze(1)
+        limit = np.inf if auto else sigma
+        inlier, z = _zscores(
+            log_odds,
+            groups,
+            n_classes,
+            sigma=limit,
+            center=center,
+            scale=scale,
+            tail="lower",
         )
-        groups, limit = torch.from_numpy(cells), torch.from_numpy(limit)
+    if score == "margin":
+        scores = others[rows, likely] - given
+    elif score == "self_confidence":
+        scores = -np.expm1(given)
     else:
-        limit = sigma_tensor(sigma, n_classes)
-    inlier = inlier_mask_from_zscores(z, groups, limit, "lower")[:, 0]
-    return OutlierResult(
-        mask=(~inlier).numpy(),
-        scores=z[:, 0].numpy(),
-        threshold=_per_row(limit, groups),
+        scores = -z[:, 0].numpy()
+    counts = _error_counts(np.exp(log_p), labels)
+    if auto:
+        mask = _flag_counts(scores, labels, likely, counts)
+    else:
+        mask = ~inlier[:, 0].numpy()
+    return LabelOutlierResult(
+        mask=mask,
+        scores=scores,
+        likely_labels=likely if values is None else values[likely],
+        error_counts=counts,
     )

@@ -3,17 +3,21 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import expit, softmax
+from scipy.stats import norm
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-from sk_zerror._outliers import (
+from sk_zerror import (
+    LabelOutlierResult,
     OutlierResult,
-    _auto_sigma,
     find_label_outliers,
     find_outliers,
 )
-from sk_zerror._zscore import MAD_TO_STD
+from sk_zerror._outliers import _flag_counts
+
+# 1 / Phi^{-1}(3/4), the MAD's consistency factor for normal data.
+MAD_TO_STD = 1.482602218505602
 
 
 @pytest.fixture
@@ -127,7 +131,10 @@ def test_find_outliers_accepts_pandas_and_lists_and_does_not_modify_input():
         (np.ones((3, 2)), np.ones(3), {}, ValueError, "same shape"),
         ([1.0, np.nan, 3.0], [1.0, 2.0, 3.0], {}, ValueError, "NaN"),
         ([1.0, 2.0], [1.0, 2.0], {"sigma": -1.0}, ValueError, "sigma must be > 0"),
-        ([1.0, 2.0], [1.0, 2.0], {"sigma": "auto"}, TypeError, "positive number"),
+        ([1.0, 2.0], [1.0, 2.0], {"sigma": "auto"}, ValueError, '"fdr" or a'),
+        ([1.0, 2.0], [1.0, 2.0], {"sigma": None}, TypeError, "positive number"),
+        ([1.0, 2.0], [1.0, 2.0], {"sigma": "fdr", "fdr": 0.0}, ValueError, "fdr must"),
+        ([1.0, 2.0], [1.0, 2.0], {"sigma": "fdr", "fdr": 1.5}, ValueError, "fdr must"),
         ([1.0, 2.0], [1.0, 2.0], {"center": "mode"}, ValueError, "center must be"),
         ([1.0, 2.0], [1.0, 2.0], {"tail": "left"}, ValueError, "tail must be"),
     ],
@@ -137,86 +144,209 @@ def test_find_outliers_errors(y_true, y_pred, kwargs, error, match):
         find_outliers(y_true, y_pred, **kwargs)
 
 
+def _benjamini_hochberg(p, q):
+    """Reference step-up procedure: the rejected rows, by a plain loop."""
+    order = np.argsort(p)
+    m = len(p)
+    k = 0
+    for rank, i in enumerate(order, start=1):
+        if p[i] <= rank * q / m:
+            k = rank
+    rejected = np.zeros(m, dtype=bool)
+    rejected[order[:k]] = True
+    return rejected
+
+
+@pytest.mark.parametrize("tail", ["both", "lower", "upper"])
+@pytest.mark.parametrize("fdr", [0.01, 0.05, 0.2])
+def test_fdr_flags_what_benjamini_hochberg_rejects(rng, tail, fdr):
+    y_true = rng.normal(0.0, 1.0, 400)
+    y_true[:20] += rng.choice([-1.0, 1.0], 20) * rng.uniform(2.0, 6.0, 20)
+
+    result = find_outliers(y_true, np.zeros(400), sigma="fdr", fdr=fdr, tail=tail)
+
+    z = result.scores
+    p = {"both": 2 * norm.sf(np.abs(z)), "lower": norm.cdf(z), "upper": norm.sf(z)}
+    expected = _benjamini_hochberg(p[tail], fdr)
+    assert expected.any()
+    assert_array_equal(result.mask, expected)
+    stat = {"both": np.abs(z), "lower": -z, "upper": z}[tail]
+    assert_array_equal(result.mask, stat > result.threshold)
+    assert np.unique(result.threshold).size == 1
+
+
+def test_fdr_cut_is_deep_on_clean_normal_residuals_and_adapts_to_errors(rng):
+    clean = rng.normal(0.0, 1.0, 2000)
+
+    on_clean = find_outliers(clean, np.zeros(2000), sigma="fdr")
+    noisy = clean.copy()
+    noisy[:200] += 8.0
+    on_noisy = find_outliers(noisy, np.zeros(2000), sigma="fdr")
+
+    # Nothing rejected: the cut is the first BH level, 0.05 / 2000 two-sided.
+    assert on_clean.mask.sum() <= 2
+    assert on_clean.threshold[0] >= norm.isf(0.05 / 4000) - 1e-9
+    assert on_noisy.mask[:200].mean() > 0.95
+    assert on_noisy.mask[200:].mean() < 0.01
+    # More discoveries lower the cut below the first level.
+    assert on_noisy.threshold[0] < on_clean.threshold[0]
+
+
+def test_fdr_cuts_each_output_column_on_its_own(rng):
+    y_true = rng.normal(0.0, 1.0, (300, 2))
+    y_true[:30, 1] += 10.0
+
+    result = find_outliers(y_true, np.zeros((300, 2)), sigma="fdr")
+
+    assert result.threshold.shape == (300, 2)
+    assert result.threshold[0, 1] < result.threshold[0, 0]
+    assert result.mask[:30, 1].all()
+    assert_array_equal(result.mask, np.abs(result.scores) > result.threshold)
+
+
 # -- find_label_outliers ------------------------------------------------------
 
 
 def test_find_label_outliers_finds_injected_errors_exactly(noisy_labels):
     labels, probs, wrong = noisy_labels
 
-    result = find_label_outliers(labels, probs, sigma=2.0)
+    result = find_label_outliers(labels, probs)
 
+    assert isinstance(result, LabelOutlierResult)
     assert_array_equal(np.flatnonzero(result.mask), wrong)
-    assert result.mask.shape == result.scores.shape == result.threshold.shape
+    assert result.mask.shape == result.scores.shape == result.likely_labels.shape
     assert result.mask.dtype == bool
-    assert_array_equal(result.mask, result.scores < -result.threshold)
+    assert result.error_counts.shape == (3, 3)
+    assert_allclose(np.diag(result.error_counts), 0.0)
+    # The injected errors go to (c + 1) % 3 or (c + 2) % 3 of their true c.
+    truth = np.arange(len(labels)) % 3
+    assert_array_equal(result.likely_labels[wrong], truth[wrong])
 
 
-def test_auto_finds_every_injected_error_and_overcounts_when_separable(
-    noisy_labels,
-):
-    labels, probs, wrong = noisy_labels
+def test_scores_compare_across_classes():
+    # The issue's case: a row whose given label has probability 0.0008 must
+    # rank above one at 0.145, whatever the spread of each row's class.
+    probs = np.array(
+        [
+            [0.0008, 0.9, 0.0992],
+            [0.9, 0.05, 0.05],
+            [0.85, 0.1, 0.05],
+            [0.145, 0.005, 0.85],
+            [0.01, 0.98, 0.01],
+            [0.02, 0.97, 0.01],
+            [0.03, 0.03, 0.94],
+            [0.01, 0.01, 0.98],
+        ]
+    )
+    labels = np.array([0, 0, 0, 0, 1, 1, 2, 2])
+
+    for score in ["margin", "self_confidence"]:
+        scores = find_label_outliers(labels, probs, score=score).scores
+        assert scores[0] > scores[3] > scores[[1, 2, 4, 5, 6, 7]].max()
+
+
+def test_margin_and_self_confidence_scores_are_what_they_say():
+    probs = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6], [0.2, 0.5, 0.3]])
+    labels = np.array([0, 0, 1])
+
+    margin = find_label_outliers(labels, probs).scores
+    confidence = find_label_outliers(labels, probs, score="self_confidence").scores
+
+    assert_allclose(margin, np.log([0.2 / 0.7, 0.6 / 0.1, 0.3 / 0.5]), rtol=1e-12)
+    assert_allclose(confidence, [0.3, 0.9, 0.5], rtol=1e-12)
+
+
+def test_error_counts_and_mask_follow_the_class_pairs():
+    # 60 rows per class of 3; 6 rows of class 0 labelled 1, 3 of class 2
+    # labelled 0, and a model that prefers the true class.
+    truth = np.repeat([0, 1, 2], 60)
+    labels = truth.copy()
+    labels[:6] = 1
+    labels[120:123] = 0
+    rng = np.random.default_rng(1)
+    top = rng.uniform(0.8, 0.95, 180)
+    top[labels != truth] = 0.97
+    probs = np.repeat(((1 - top) / 2)[:, None], 3, axis=1)
+    probs[np.arange(180), truth] = top
 
     result = find_label_outliers(labels, probs)
 
-    # With perfectly separated classes, only half of each class reaches the
-    # class centre, and rescaling the counts to the class size inflates the
-    # estimated errors (20 for the 15 injected).
+    expected = np.zeros((3, 3))
+    expected[1, 0], expected[0, 2] = 6, 3
+    assert_allclose(result.error_counts, expected, rtol=0.25, atol=0.5)
     flagged = np.flatnonzero(result.mask)
-    assert set(wrong) <= set(flagged)
-    assert len(flagged) == 20
-    assert_array_equal(result.mask, result.scores < -result.threshold)
+    assert set(np.r_[0:6, 120:123]) <= set(flagged)
+    # At most each cell's rounded count (fewer where a cell has fewer rows).
+    assert len(flagged) <= np.rint(result.error_counts).sum()
+    assert_array_equal(result.likely_labels[result.mask], truth[result.mask])
 
 
-def test_find_label_outliers_scores_are_zscores_of_given_class_log_odds(
+def test_flag_counts_flags_each_cells_highest_scores():
+    labels = np.array([0, 0, 0, 0, 1, 1, 1])
+    likely = np.array([1, 1, 2, 2, 0, 0, 0])
+    scores = np.array([0.1, 0.9, 0.5, 0.4, 0.3, 0.8, -1.0])
+    counts = np.array([[0, 1, 2], [1.6, 0, 0], [0, 0, 0]], dtype=float)
+
+    flagged = _flag_counts(scores, labels, likely, counts)
+
+    assert_array_equal(flagged, [False, True, True, True, True, True, False])
+
+
+def test_zscore_family_scores_are_minus_zscores_of_given_class_log_odds(
     noisy_labels,
 ):
     labels, probs, _ = noisy_labels
 
-    result = find_label_outliers(labels, probs, sigma=2.0, center="mean", scale="std")
+    result = find_label_outliers(
+        labels, probs, score="zscore", center="mean", scale="std"
+    )
 
     given = probs[np.arange(len(labels)), labels]
     log_odds = np.log(given / (1 - given))
     for c in range(3):
         rows = labels == c
         expected = (log_odds[rows] - log_odds[rows].mean()) / log_odds[rows].std(ddof=1)
-        assert_allclose(result.scores[rows], expected, rtol=1e-10)
-    assert_allclose(result.threshold, 2.0)
+        assert_allclose(result.scores[rows], -expected, rtol=1e-10)
+
+
+def test_numeric_sigma_is_the_z_error_rule(noisy_labels):
+    labels, probs, wrong = noisy_labels
+
+    result = find_label_outliers(labels, probs, sigma=2.0)
+    per_class = find_label_outliers(labels, probs, sigma=[2.0, np.inf, 2.0])
+    z = -find_label_outliers(labels, probs, score="zscore").scores
+
+    assert_array_equal(np.flatnonzero(result.mask), wrong)
+    assert_array_equal(result.mask, z < -2.0)
+    assert_array_equal(np.flatnonzero(per_class.mask), wrong[labels[wrong] != 1])
 
 
 @pytest.mark.parametrize("sigma", ["auto", 1.0, 0.1])
 def test_confident_correct_label_is_never_flagged(noisy_labels, sigma):
     labels, probs, _ = noisy_labels
     probs = probs.copy()
-    # Far more confident than any other row of its class: upper tail only.
     probs[0] = [1 - 2e-9, 1e-9, 1e-9]
     labels = labels.copy()
     labels[0] = 0
 
     result = find_label_outliers(labels, probs, sigma=sigma)
 
-    assert result.scores[0] > 2.0
+    assert result.scores[0] < np.median(result.scores)
     assert not result.mask[0]
 
 
-def test_find_label_outliers_sigma_per_class(noisy_labels):
-    labels, probs, wrong = noisy_labels
-
-    result = find_label_outliers(labels, probs, sigma=[2.0, np.inf, 2.0])
-
-    assert_array_equal(np.flatnonzero(result.mask), wrong[labels[wrong] != 1])
-    assert_allclose(result.threshold, np.array([2.0, np.inf, 2.0])[labels])
-
-
-def test_pred_probs_and_softmax_logits_give_the_same_result(rng):
+@pytest.mark.parametrize("score", ["margin", "self_confidence", "zscore"])
+def test_pred_probs_and_softmax_logits_give_the_same_result(rng, score):
     logits = rng.normal(0.0, 2.0, (200, 4))
     labels = rng.integers(0, 4, 200)
 
-    from_logits = find_label_outliers(labels, logits=logits)
-    from_probs = find_label_outliers(labels, softmax(logits, axis=1))
+    from_logits = find_label_outliers(labels, logits=logits, score=score)
+    from_probs = find_label_outliers(labels, softmax(logits, axis=1), score=score)
 
     assert_allclose(from_logits.scores, from_probs.scores, rtol=1e-9, atol=1e-9)
     assert_array_equal(from_logits.mask, from_probs.mask)
-    assert_allclose(from_logits.threshold, from_probs.threshold, rtol=1e-9)
+    assert_allclose(from_logits.error_counts, from_probs.error_counts)
+    assert from_probs.mask.any()
 
 
 @pytest.mark.parametrize("shape", [(150,), (150, 1)])
@@ -225,8 +355,8 @@ def test_binary_logit_and_two_column_probs_give_the_same_result(rng, shape):
     labels = (rng.uniform(size=150) < expit(logit)).astype(int)
     probs = np.column_stack([expit(-logit), expit(logit)])
 
-    from_logit = find_label_outliers(labels, logits=logit.reshape(shape), sigma=1.5)
-    from_probs = find_label_outliers(labels, probs, sigma=1.5)
+    from_logit = find_label_outliers(labels, logits=logit.reshape(shape))
+    from_probs = find_label_outliers(labels, probs)
 
     assert_allclose(from_logit.scores, from_probs.scores, rtol=1e-9, atol=1e-9)
     assert_array_equal(from_logit.mask, from_probs.mask)
@@ -246,7 +376,7 @@ def test_saturated_probabilities_still_flag_the_wrong_labels():
 
 
 def test_labels_may_skip_a_class_and_be_floats_or_pandas(noisy_labels):
-    labels, probs, wrong = noisy_labels
+    labels, probs, _ = noisy_labels
     four = np.column_stack([probs, np.zeros(len(labels))])
 
     as_float = find_label_outliers(pd.Series(labels.astype(float)), pd.DataFrame(four))
@@ -254,6 +384,25 @@ def test_labels_may_skip_a_class_and_be_floats_or_pandas(noisy_labels):
 
     assert_array_equal(as_float.mask, reference.mask)
     assert_allclose(as_float.scores, reference.scores)
+    assert_allclose(as_float.error_counts[:3, :3], reference.error_counts)
+    assert_allclose(as_float.error_counts[3], 0.0)
+
+
+def test_any_label_values_with_classes(noisy_labels):
+    labels, probs, _ = noisy_labels
+    names = np.array(["cat", "dog", "emu"])
+
+    named = find_label_outliers(names[labels], probs, classes=names)
+    reference = find_label_outliers(labels, probs)
+
+    assert_array_equal(named.mask, reference.mask)
+    assert_array_equal(named.likely_labels, names[reference.likely_labels])
+    # classes in any order: columns follow classes, not sorted order.
+    shuffled = find_label_outliers(
+        names[labels], probs[:, [2, 0, 1]], classes=names[[2, 0, 1]]
+    )
+    assert_array_equal(shuffled.mask, reference.mask)
+    assert_allclose(shuffled.scores, reference.scores)
 
 
 def test_find_label_outliers_does_not_modify_its_inputs(noisy_labels):
@@ -263,29 +412,10 @@ def test_find_label_outliers_does_not_modify_its_inputs(noisy_labels):
     before = (labels.copy(), probs.copy())
 
     find_label_outliers(labels, probs)
-    find_label_outliers(labels, logits=np.log(probs))
+    find_label_outliers(labels, logits=np.log(probs), score="zscore", sigma=2.0)
 
     assert_array_equal(labels, before[0])
     assert_array_equal(probs, before[1])
-
-
-def test_auto_sigma_cuts_large_rival_cells_alone_and_pools_small_ones():
-    # Class 0: 20 rows with rival 1, 10 with rival 2; 12.4 errors estimated
-    # towards class 1 (a cell of its own) and 2.6 towards class 2 (pooled).
-    labels = np.zeros(30, dtype=int)
-    rival = np.r_[np.ones(20, int), np.full(10, 2)]
-    z = np.r_[np.linspace(-5.0, 1.0, 20), np.linspace(-3.0, 2.0, 10)]
-    counts = np.zeros((3, 3))
-    counts[0] = [15.0, 12.4, 2.6]
-
-    cells, sigma = _auto_sigma(z, labels, rival, counts)
-
-    assert_array_equal(cells, np.r_[np.ones(20, int), np.zeros(10, int)])
-    flagged = z < -sigma[cells]
-    assert_array_equal(np.flatnonzero(flagged), np.r_[np.arange(12), 20, 21, 22])
-    # Halfway between the 12th and 13th z-score of the cell, sign flipped.
-    assert_allclose(sigma[1], -(z[11] + z[12]) / 2)
-    assert np.isinf(sigma[3:]).all()
 
 
 def test_auto_adapts_to_a_high_noise_rate_on_out_of_fold_probs(rng):
@@ -312,32 +442,87 @@ def test_auto_adapts_to_a_high_noise_rate_on_out_of_fold_probs(rng):
     def f1(mask):
         return 2 * mask[wrong].sum() / (mask.sum() + len(wrong))
 
-    auto = f1(find_label_outliers(labels, probs).mask)
-    assert auto > 0.9
-    assert auto >= f1(find_label_outliers(labels, probs, sigma=2.0).mask)
+    result = find_label_outliers(labels, probs)
+    assert f1(result.mask) > 0.9
+    assert 0.8 * 180 <= result.error_counts.sum() <= 1.25 * 180
+    assert f1(result.mask) >= f1(find_label_outliers(labels, probs, sigma=2.0).mask)
 
 
 @pytest.mark.parametrize(
-    "labels, kwargs, match",
+    "labels, kwargs, error, match",
     [
-        ([0, 1], {}, "exactly one of pred_probs and logits"),
-        ([0, 1], {"pred_probs": [[0.5, 0.5]] * 2, "logits": [0, 0]}, "exactly one"),
-        ([0, np.nan], {"pred_probs": [[0.5, 0.5]] * 2}, "labels contain NaN"),
-        ([0, 0.5], {"pred_probs": [[0.5, 0.5]] * 2}, "non-integer"),
-        (["a", "b"], {"pred_probs": [[0.5, 0.5]] * 2}, "LabelEncoder"),
-        ([0, 2], {"pred_probs": [[0.5, 0.5]] * 2}, r"lie in \[0, 1\].*found \[2\]"),
-        ([0, -1], {"logits": [0.3, 0.2]}, r"2 classes of logits; found \[-1\]"),
-        ([0, 1, 1], {"pred_probs": [[0.5, 0.5]] * 2}, "inconsistent numbers"),
-        ([0, 1], {"pred_probs": [[0.5, 0.6], [0.5, 0.5]]}, "sum to 1"),
-        ([0, 1], {"pred_probs": [[1.5, -0.5], [0.5, 0.5]]}, r"lie in \[0, 1\]"),
-        ([0, 1], {"pred_probs": [[1.0], [1.0]]}, "at least 2"),
-        ([0, 1], {"logits": [np.inf, 0.0]}, "infinity"),
-        ([0, 1], {"logits": [0.1, 0.0], "sigma": "fixed"}, 'sigma must be "auto"'),
-        ([0, 1], {"logits": [0.1, 0.0], "sigma": 0.0}, "sigma must be > 0"),
-        ([0, 1], {"logits": [0.1, 0.0], "sigma": [1.0] * 3}, "one value per group"),
-        ([0, 1], {"logits": [0.1, 0.0], "scale": "iqr"}, "scale must be"),
+        ([0, 1], {}, ValueError, "exactly one of pred_probs and logits"),
+        (
+            [0, 1],
+            {"pred_probs": [[0.5, 0.5]] * 2, "logits": [0, 0]},
+            ValueError,
+            "exactly one",
+        ),
+        (
+            [0, np.nan],
+            {"pred_probs": [[0.5, 0.5]] * 2},
+            ValueError,
+            "labels contain NaN",
+        ),
+        ([0, 0.5], {"pred_probs": [[0.5, 0.5]] * 2}, ValueError, "non-integer"),
+        (["a", "b"], {"pred_probs": [[0.5, 0.5]] * 2}, ValueError, "without classes"),
+        (
+            ["a", "c"],
+            {"pred_probs": [[0.5, 0.5]] * 2, "classes": ["a", "b"]},
+            ValueError,
+            r"labels \['c'\] are not in classes",
+        ),
+        (
+            ["a", "b"],
+            {"pred_probs": [[0.5, 0.5]] * 2, "classes": ["a", "b", "c"]},
+            ValueError,
+            "classes has 3 values for the 2 columns",
+        ),
+        (
+            ["a", "b"],
+            {"pred_probs": [[0.5, 0.5]] * 2, "classes": ["a", "a"]},
+            ValueError,
+            "must not repeat",
+        ),
+        (
+            [0, 2],
+            {"pred_probs": [[0.5, 0.5]] * 2},
+            ValueError,
+            r"lie in \[0, 1\].*found \[2\]",
+        ),
+        (
+            [0, -1],
+            {"logits": [0.3, 0.2]},
+            ValueError,
+            r"classes of logits; found \[-1\]",
+        ),
+        (
+            [0, 1, 1],
+            {"pred_probs": [[0.5, 0.5]] * 2},
+            ValueError,
+            "inconsistent numbers",
+        ),
+        ([0, 1], {"pred_probs": [[0.5, 0.6], [0.5, 0.5]]}, ValueError, "sum to 1"),
+        ([0, 1], {"pred_probs": [[1.5, -0.5], [0.5, 0.5]]}, ValueError, r"in \[0, 1\]"),
+        ([0, 1], {"pred_probs": [[1.0], [1.0]]}, ValueError, "at least 2"),
+        ([0, 1], {"pred_probs": [0.5, 0.5]}, ValueError, r"shape \(n_samples, n_"),
+        ([0, 1], {"pred_probs": [[np.nan, 1.0], [0.5, 0.5]]}, ValueError, "NaN"),
+        ([0, 1], {"logits": [np.inf, 0.0]}, ValueError, "infinity"),
+        ([0, 1], {"logits": [np.nan, 0.0]}, ValueError, "NaN"),
+        ([[0, 1]], {"logits": [0.1, 0.0]}, ValueError, "1d array"),
+        ([0, 1], {"logits": [0.1, 0.0], "sigma": "fixed"}, ValueError, '"auto" or a'),
+        ([0, 1], {"logits": [0.1, 0.0], "sigma": 0.0}, ValueError, "sigma must be > 0"),
+        (
+            [0, 1],
+            {"logits": [0.1, 0.0], "sigma": [1.0] * 3},
+            ValueError,
+            "one value per group",
+        ),
+        ([0, 1], {"logits": [0.1, 0.0], "scale": "iqr"}, ValueError, "scale must be"),
+        ([0, 1], {"logits": [0.1, 0.0], "score": "loss"}, ValueError, "score must be"),
+        ([0, 1], {"logits": [0.1, 0.0], "sigma": None}, TypeError, "positive number"),
     ],
 )
-def test_find_label_outliers_errors(labels, kwargs, match):
-    with pytest.raises(ValueError, match=match):
+def test_find_label_outliers_errors(labels, kwargs, error, match):
+    with pytest.raises(error, match=match):
         find_label_outliers(labels, **kwargs)
