@@ -13,6 +13,7 @@ import platform
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import precision_recall_fscore_support
@@ -122,6 +123,17 @@ def write_json(path, result):
     """Write ``result`` as indented JSON."""
     with open(path, "w") as handle:
         json.dump(result, handle, indent=2)
+
+
+def save_figure(fig, path):
+    """Save a matplotlib figure as a 110 dpi PNG, then close it; the path, as text."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return str(path)
 
 
 def write_results(folder, raw, result, tables):

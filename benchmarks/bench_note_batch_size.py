@@ -53,6 +53,7 @@ from _common import (
     detection,
     environment,
     machine_description,
+    save_figure,
     spread,
     summarise,
     write_csv,
@@ -488,8 +489,7 @@ def figures(summary, args):
         f"and min-max over {args.seeds} seeds (grey lines: the note's 96 and 256)"
     )
     fig.tight_layout(rect=(0, 0.08, 1, 0.96))
-    written.append(_save(fig, args.figures, f"{args.name}_f1.png"))
-    plt.close(fig)
+    written.append(save_figure(fig, Path(args.figures) / f"{args.name}_f1.png"))
 
     fig, axes = panel_grid()
     for i, task in enumerate(TASKS):
@@ -526,16 +526,10 @@ def figures(summary, args):
         f"median over {args.seeds} seeds"
     )
     fig.tight_layout(rect=(0, 0.08, 1, 0.96))
-    written.append(_save(fig, args.figures, f"{args.name}_precision_recall.png"))
-    plt.close(fig)
+    written.append(
+        save_figure(fig, Path(args.figures) / f"{args.name}_precision_recall.png")
+    )
     return written
-
-
-def _save(fig, folder, name):
-    path = Path(folder) / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    return str(path)
 
 
 # -- reporting --------------------------------------------------------------

@@ -49,6 +49,7 @@ import torch
 from _common import (
     environment,
     machine_description,
+    save_figure,
     spread,
     summarise,
     timed,
@@ -526,11 +527,7 @@ def figures(summary, args):
         f"median and min-max over {args.seeds} seeds; grey lines: 96 and 256)"
     )
     fig.tight_layout(rect=(0, 0, 1, 0.94))
-    path = Path(args.figures) / "note_fit_stability.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return [str(path)]
+    return [save_figure(fig, Path(args.figures) / "note_fit_stability.png")]
 
 
 def describe(args):

@@ -62,7 +62,15 @@ import sklearn
 import skorch
 import torch
 from _baselines import PlainMLPClassifier, PlainMLPRegressor
-from _common import detection, environment, spread, summarise, timed, write_results
+from _common import (
+    detection,
+    environment,
+    save_figure,
+    spread,
+    summarise,
+    timed,
+    write_results,
+)
 from _noise import add_gross_errors, corrupt_labels, load_classification, rng_for
 from bench_estimators import TUNED_ROBUST, TUNED_ROBUST_CLASSIFIER
 from cleanlab.classification import CleanLearning
@@ -492,8 +500,7 @@ def plot_regression(summary, path):
     axes[0, 0].legend(fontsize=7)
     axes[1, 0].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_classification(summary, metric, ylabel, path):
@@ -534,8 +541,7 @@ def plot_classification(summary, metric, ylabel, path):
             ax.grid(alpha=0.3)
     axes[0, 0].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv=None):

@@ -1,8 +1,26 @@
-"""Smoke tests of the benchmark scripts in benchmarks/."""
+"""Smoke tests of the benchmark scripts in benchmarks/, and their shared helpers."""
 
 import csv
 import json
 import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sklearn
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def common():
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import _common
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    return _common
 
 
 def _read_csv(path):
@@ -80,3 +98,71 @@ def test_bench_threshold_quick(tmp_path, run_benchmark):
         assert 0.0 <= float(row["balanced_accuracy"]) <= 1.0
         assert float(row["fit_s"]) >= 0.0
         assert 0.0 <= float(row["probability_cutoff"]) <= 1.0
+
+
+def test_summarise_groups_in_order_and_skips_missing_values(common):
+    rows = [
+        {"method": "b", "seed": 0, "f1": 0.2, "rmse": np.nan},
+        {"method": "a", "seed": 0, "f1": 0.9, "rmse": 1.0},
+        {"method": "b", "seed": 1, "f1": 0.6, "rmse": np.nan},
+        {"method": "b", "seed": 2, "f1": np.nan, "rmse": np.nan},
+        {"method": "a", "seed": 1, "f1": 0.7, "rmse": 3.0},
+    ]
+    summary = common.summarise(rows, ("method",), ("f1", "rmse"))
+    assert [e["method"] for e in summary] == ["b", "a"]
+    b, a = summary
+    assert b["n_seeds"] == 3
+    assert (b["f1"], b["f1_min"], b["f1_max"]) == pytest.approx((0.4, 0.2, 0.6))
+    assert b["rmse"] is b["rmse_min"] is b["rmse_max"] is None
+    assert (a["rmse"], a["rmse_min"], a["rmse_max"]) == (2.0, 1.0, 3.0)
+    suffixed = common.summarise(rows, ("method",), ("f1",), median="_median")
+    assert suffixed[1] == {
+        "method": "a",
+        "n_seeds": 2,
+        "f1_median": pytest.approx(0.8),
+        "f1_min": 0.7,
+        "f1_max": 0.9,
+    }
+
+
+def test_spread_shows_the_range_only_over_several_seeds(common):
+    entry = {"n_seeds": 3, "f1": 0.5, "f1_min": 0.25, "f1_max": 0.75, "x": None}
+    assert common.spread(entry, "f1", ".2f") == "0.50 (0.25-0.75)"
+    assert common.spread(entry, "x", ".2f") == "-"
+    single = {"n_seeds": 1, "f1_median": 0.5, "f1_min": 0.5, "f1_max": 0.5}
+    assert common.spread(single, "f1", ".3f", median="_median") == "0.500"
+
+
+def test_detection_scores_a_mask(common):
+    truth = np.array([True, True, False, False, False])
+    mask = np.array([True, False, True, False, False])
+    assert common.detection(mask, truth) == pytest.approx(
+        {"precision": 0.5, "recall": 0.5, "f1": 0.5}
+    )
+    nothing = common.detection(np.zeros(5, dtype=bool), truth)
+    assert nothing == {"precision": 0.0, "recall": 0.0, "f1": 0.0}
+    assert all(math.isnan(v) for v in common.detection(None, truth).values())
+
+
+def test_environment_describes_the_run(common):
+    import sk_zerror
+
+    env = common.environment(sklearn, threads=2, seeds=[0, 1], argv=["--quick"])
+    assert list(env)[:5] == ["command", "python", "sk_zerror", "sklearn", "machine"]
+    assert env["command"].endswith(" --quick")
+    assert env["sk_zerror"] == sk_zerror.__version__
+    assert env["sklearn"] == sklearn.__version__
+    assert "usable cores" in env["machine"]
+    assert (env["threads"], env["seeds"]) == (2, [0, 1])
+    assert "load_average_at_start" not in env
+    extra = common.environment(
+        threads=1, seeds=3, with_load_average=True, machine="mine", quick=True
+    )
+    assert (extra["machine"], extra["quick"]) == ("mine", True)
+    assert "load_average_at_start" in extra
+
+
+def test_write_csv_takes_every_key_in_first_seen_order(common, tmp_path):
+    path = tmp_path / "rows.csv"
+    common.write_csv(path, [{"a": 1, "b": 2}, {"c": 3, "a": 4}])
+    assert path.read_text().splitlines() == ["a,b,c", "1,2,", "4,,3"]
