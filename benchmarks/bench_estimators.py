@@ -23,7 +23,7 @@ optimizer, learning rate, batch size and epochs:
     precision, recall and F1 of ``outlier_mask_`` against the flipped rows.
 
 The regression compares the robust setting (``center="median",
-scale="mad"``), the note's exact setting (``statistic="target"``, mean/std,
+scale="mad"``), the note's exact setting (``zscore_of="target"``, mean/std,
 sigma 2, linear annealing from 10 over all epochs), the estimator's defaults,
 plain MSE, a skorch net with ``HuberLoss`` on robustly standardised targets,
 and the oracle: plain MSE on the uncorrupted rows only. The classification
@@ -87,7 +87,7 @@ NO_MASK = 1e9
 # oracle, all three error rates); the other seeds are reported untouched.
 TUNED_ROBUST = dict(sigma=3.0, sigma_start=5.0)
 # Likewise for the classifier (test accuracy, both flip rates, seed 0 only).
-TUNED_ROBUST_CLASSIFIER = dict(sigma=1.0, sigma_start=None, statistics="running")
+TUNED_ROBUST_CLASSIFIER = dict(sigma=1.0, sigma_start=None, window="running")
 
 FULL = dict(
     seeds=3,
@@ -272,7 +272,7 @@ def regression_models(epochs, seed):
             center="median", scale="mad", **TUNED_ROBUST, **common
         ),
         "note (target, mean/std, anneal all)": ZErrorRegressor(
-            statistic="target",
+            zscore_of="target",
             center="mean",
             scale="std",
             sigma=2.0,

@@ -58,7 +58,7 @@ CE_VARIANTS = {
     'center="median"': dict(center="median"),
     'scale="mad"': dict(scale="mad"),
     'center="median", scale="mad"': dict(center="median", scale="mad"),
-    'statistics="running"': dict(statistics="running"),
+    'window="running"': dict(window="running"),
     "check_input=False": dict(check_input=False),
 }
 FIELDS = [

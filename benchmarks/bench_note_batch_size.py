@@ -11,7 +11,7 @@ This script repeats that study on fixed model outputs (no training: the batch
 size effect is a property of the masking step alone) and adds what the note
 does not have:
 
-* running statistics (``statistics="running"`` of the library's losses, an
+* running statistics (``window="running"`` of the library's losses, an
   exponential moving average across batches), fed batch by batch over several
   shuffled passes and scored in the last one;
 * median/MAD statistics (``center="median", scale="mad"``), per batch, over the
@@ -184,7 +184,7 @@ def running_scores_library(
     cls = ZErrorMSELoss if task == "regression" else ZErrorBCEWithLogitsLoss
     loss = cls(
         SIGMAS[0],
-        statistics="running",
+        window="running",
         momentum=momentum,
         center=center,
         scale=scale,

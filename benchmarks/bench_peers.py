@@ -10,7 +10,7 @@ the test split is clean.
     ``make_friedman1`` (10 features, noise 1) and scikit-learn's diabetes,
     with plus or minus 5 to 15 target standard deviations added to 0 to 40%
     of the training targets. Methods: ZErrorRegressor with the note's
-    setting (``statistic="target"``, mean/std, sigma 2 annealed from 10 over
+    setting (``zscore_of="target"``, mean/std, sigma 2 annealed from 10 over
     all epochs) and two robust settings (median/MAD with the defaults, and
     with ``sigma=3, sigma_start=5``); a plain skorch MLP on MSE and on
     ``HuberLoss``; scikit-learn's ``HuberRegressor`` and ``RANSACRegressor``
@@ -112,7 +112,7 @@ QUICK = dict(
 
 REGRESSION_ZERROR = {
     "Z-Error, note (target, mean/std)": dict(
-        statistic="target", center="mean", scale="std", sigma=2.0, sigma_start=10.0
+        zscore_of="target", center="mean", scale="std", sigma=2.0, sigma_start=10.0
     ),
     "Z-Error, robust (median/MAD)": dict(center="median", scale="mad"),
     "Z-Error, robust (median/MAD, sigma=3, start 5)": dict(

@@ -12,18 +12,20 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch.callbacks import ProgressBar
 from skorch.dataset import ValidSplit
 
+from ._losses import WINDOWS
 from ._network import (
     ACTIVATIONS,
     FEATURES,
     ROW,
     WEIGHT,
     BatchDataset,
+    OutlierLedger,
     ZErrorNet,
     collate_batch,
     make_mlp,
 )
 from ._schedule import SCHEDULES, AnnealAwareEarlyStopping, SigmaScheduler
-from ._zscore import CENTERS, SCALES, TAILS, zscore_mask
+from ._zscore import CENTERS, SCALES, TAILS
 
 OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -89,7 +91,7 @@ class ZErrorBase(BaseEstimator):
         "center": [StrOptions(set(CENTERS))],
         "scale": [StrOptions(set(SCALES))],
         "tail": [StrOptions(set(TAILS))],
-        "statistics": [StrOptions({"batch", "running"})],
+        "window": [StrOptions(set(WINDOWS))],
         "momentum": [Interval(Real, 0, 1, closed="right")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
@@ -126,8 +128,8 @@ class ZErrorBase(BaseEstimator):
         )
 
     def _check_sigma(self, n_groups):
-        """The target sigma as a float or one value per group."""
-        sigma = np.array(self.sigma, dtype=float)
+        """The target sigma: a float, or one value per class."""
+        sigma = np.asarray(self.sigma, dtype=float)
         if sigma.ndim == 0:
             return float(sigma)
         if sigma.shape != (n_groups,) or not (sigma > 0).all():
@@ -136,6 +138,22 @@ class ZErrorBase(BaseEstimator):
                 f"(one per class), got {self.sigma!r}."
             )
         return sigma
+
+    @staticmethod
+    def _relative_weights(sample_weight):
+        """Sample weights rescaled to average 1, or None when all are equal.
+
+        The masked mean of the loss does not change with the scale of the
+        weights; the batch statistics count a row of weight 2 as two rows, so
+        weights of the order of 1 keep them meaningful whatever scale the
+        user's weights come in. Equal weights are no weights at all.
+        """
+        if np.all(sample_weight == sample_weight[0]):
+            return None
+        mean = sample_weight.mean()
+        if not mean > 0:
+            raise ValueError("sample_weight must have a positive sum.")
+        return (sample_weight / mean).astype(np.float32)
 
     # -- training -----------------------------------------------------------
 
@@ -202,18 +220,30 @@ class ZErrorBase(BaseEstimator):
         callbacks += copy.deepcopy(list(self.callbacks or []))
         return callbacks, train_split
 
+    def _criterion_options(self, sigma):
+        """The Z-Error loss parameters the estimator sets."""
+        return dict(
+            sigma=sigma,
+            center=self.center,
+            scale=self.scale,
+            tail=self.tail,
+            window=self.window,
+            momentum=self.momentum,
+            check_input=False,
+        )
+
     def _train(self, X, y, sample_weight, n_outputs, criterion, sigma):
-        """Train ``net_`` and fill the ledger; X is float32, y a tensor-ready array."""
+        """Train ``net_`` and read the ledger; X is float32, y tensor-ready."""
         device = resolve_device(self.device)
         optimizer = OPTIMIZERS.get(self.optimizer, self.optimizer)
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         n_samples = X.shape[0]
-        batch = {
-            FEATURES: X,
-            ROW: np.arange(n_samples),
-            WEIGHT: sample_weight.astype(np.float32),
-        }
+        batch = {FEATURES: X, ROW: np.arange(n_samples)}
+        weights = self._relative_weights(sample_weight)
+        if weights is not None:
+            batch[WEIGHT] = weights
         callbacks, train_split = self._callbacks(sigma, seed, is_classifier(self))
+        callbacks.insert(0, ("ledger", OutlierLedger(n_samples)))
         # A private random stream: reproducible with random_state.
         with private_rng(device):
             torch.manual_seed(seed)
@@ -236,35 +266,34 @@ class ZErrorBase(BaseEstimator):
             )
             net.initialize()
             self._check_module_output(net, X, n_outputs)
-            net.initialize_ledger(n_samples)
             net.partial_fit(batch, y)
         self.net_ = net
-        seen = net.ledger_seen_.cpu().numpy()
-        masked = net.ledger_masked_.cpu().numpy()
+        ledger = dict(net.callbacks_)["ledger"]
+        seen = ledger.seen_.cpu().numpy()
+        masked = ledger.masked_.cpu().numpy()
         with np.errstate(invalid="ignore", divide="ignore"):
             self.outlier_frequency_ = np.where(seen > 0, masked / seen, np.nan)
         return net
 
-    def _record_outliers(self, X, y, sigma):
+    def _record_outliers(self, X, target, sigma):
         """Whole-training-set pass at the final sigma: the outlier ledger.
 
-        Returns the network's outputs on the training set.
+        The criterion scores the whole training set as one batch (the note's
+        whole-dataset statistics for detection), with the same rule as in
+        training. Returns the network's outputs on the training set.
         """
         with private_rng(self.net_.device):
             outputs = self.net_.forward(X, training=False)
-        values, groups, n_groups = self._ledger_values(outputs, y)
-        inliers, scores = zscore_mask(
-            values,
-            groups,
-            sigma=torch.as_tensor(sigma, dtype=torch.float64),
-            center=self.center,
-            scale=self.scale,
-            tail=self.tail,
-            n_groups=n_groups,
-            return_scores=True,
-        )
-        inliers = inliers.reshape(len(values), -1)
-        scores = scores.reshape(len(values), -1).double().numpy()
+        options = self._criterion_options(sigma)
+        options.update(window="batch", sync_statistics=False)
+        whole_set = self._make_criterion(options)
+        target = torch.as_tensor(target)
+        if target.is_floating_point():
+            target = target.double()
+        output = whole_set.evaluate(outputs.double(), target)
+        n = len(X)
+        inliers = output.mask.reshape(n, -1)
+        scores = output.scores.reshape(n, -1).numpy()
         self.outlier_mask_ = ~inliers.all(dim=1).numpy()
         self.outlier_scores_ = scores[:, 0] if scores.shape[1] == 1 else scores
         return outputs

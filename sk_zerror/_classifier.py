@@ -3,7 +3,6 @@
 from numbers import Real
 
 import numpy as np
-import torch
 from scipy.special import expit, softmax
 from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.preprocessing import LabelEncoder
@@ -13,7 +12,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from ._base import ZErrorBase, as_float32
 from ._cutoffs import gaussian_cutoff, skewnorm_cutoff
-from ._losses import ZErrorBCEWithLogitsLoss, ZErrorCrossEntropyLoss
+from ._losses import BINARY_SPACES, ZErrorBCEWithLogitsLoss, ZErrorCrossEntropyLoss
 
 __all__ = ["ZErrorClassifier"]
 
@@ -54,7 +53,7 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
         L2 penalty passed to the optimizer.
     batch_size : int, default=256
         Mini-batch size. The z-scores are batch statistics, so batches under
-        ~96 are noisy (the note's limitation); ``statistics="running"``
+        ~96 are noisy (the note's limitation); ``window="running"``
         helps there.
     max_epochs : int, default=100
         Number of passes over the training data.
@@ -97,9 +96,9 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
         much *less* confident in their label than their class, so a
         correctly labelled, very confident sample is never refused;
         ``"both"`` is the note's two-sided rule.
-    statistics : {"batch", "running"}, default="batch"
-        Statistics of each batch (the note) or exponential running statistics
-        across batches (for small batches).
+    window : {"batch", "running"}, default="batch"
+        Where the statistics come from: each batch (the note), or exponential
+        running statistics across batches (for small batches).
     momentum : float, default=0.1
         Weight of the current batch in the running statistics.
     early_stopping : bool, default=False
@@ -181,7 +180,7 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
 
     _parameter_constraints: dict = {
         **ZErrorBase._parameter_constraints,
-        "space": [StrOptions({"logit", "probability"})],
+        "space": [StrOptions(set(BINARY_SPACES))],
         "threshold": [Real, StrOptions({"gaussian", "skewnorm"})],
     }
 
@@ -208,7 +207,7 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
         center="mean",
         scale="std",
         tail="lower",
-        statistics="batch",
+        window="batch",
         momentum=0.1,
         early_stopping=False,
         validation_fraction=0.1,
@@ -238,7 +237,7 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
         self.center = center
         self.scale = scale
         self.tail = tail
-        self.statistics = statistics
+        self.window = window
         self.momentum = momentum
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
@@ -268,7 +267,7 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
         """
         X, y = self._validate_X_y(X, y)
         check_classification_targets(y)
-        sample_weight = _check_sample_weight(sample_weight, X)
+        sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
         encoder = LabelEncoder().fit(y)
         self.classes_ = encoder.classes_
         n_classes = len(self.classes_)
@@ -279,31 +278,25 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
             )
         sigma = self._check_sigma(n_classes)
         y_encoded = encoder.transform(y)
-        options = dict(
-            sigma=sigma,
-            center=self.center,
-            scale=self.scale,
-            tail=self.tail,
-            statistics=self.statistics,
-            momentum=self.momentum,
-            reduction="none",
-            check_input=False,
-        )
+        criterion = self._make_criterion(self._criterion_options(sigma))
         if n_classes == 2:
-            criterion = ZErrorBCEWithLogitsLoss(space=self.space, **options)
             target, n_outputs = y_encoded.astype(np.float32), 1
         else:
-            space = "log_probability" if self.space == "probability" else "logit"
-            criterion = ZErrorCrossEntropyLoss(space=space, **options)
             target, n_outputs = y_encoded.astype(np.int64), n_classes
         X32 = as_float32(X)
         self._train(X32, target, sample_weight, n_outputs, criterion, sigma)
-        outputs = self._record_outliers(X32, y_encoded, sigma)
+        outputs = self._record_outliers(X32, target, sigma)
         self.cutoff_ = None
         self.decision_threshold_ = None
         if n_classes == 2:
             self.decision_threshold_ = self._binary_threshold(outputs, y_encoded, sigma)
         return self
+
+    def _make_criterion(self, options):
+        if len(self.classes_) == 2:
+            return ZErrorBCEWithLogitsLoss(space=self.space, **options)
+        space = "log_probability" if self.space == "probability" else "logit"
+        return ZErrorCrossEntropyLoss(space=space, **options)
 
     def _binary_threshold(self, outputs, y_encoded, sigma):
         """The logit cutoff: the fixed one, or one fitted on training logits."""
@@ -316,23 +309,6 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
             cutoff = skewnorm_cutoff(expit(logits), y_encoded, sigma=sigma, pos_label=1)
         self.cutoff_ = cutoff
         return float(cutoff.threshold)
-
-    def _ledger_values(self, outputs, y_encoded):
-        """Each row's given-class score (logit or probability), per class."""
-        labels = torch.from_numpy(np.asarray(y_encoded, dtype=np.int64))
-        outputs = outputs.reshape(len(labels), -1).double()
-        if outputs.shape[1] == 1:
-            logit = outputs[:, 0]
-            given = torch.where(labels == 1, logit, -logit)
-            if self.space == "probability":
-                given = torch.sigmoid(given)
-        else:
-            scores = outputs
-            if self.space == "probability":
-                scores = torch.log_softmax(outputs, dim=1)
-            given = scores.gather(1, labels.unsqueeze(1)).squeeze(1)
-            given = torch.where(torch.isfinite(scores).all(dim=1), given, torch.nan)
-        return given, labels, len(self.classes_)
 
     def decision_function(self, X):
         """Logits of the network.

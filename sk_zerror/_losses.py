@@ -1,33 +1,74 @@
-"""Z-Error losses: torch losses that leave batch outliers out of the mean."""
+"""Z-Error losses: torch losses that leave batch outliers out of the mean.
+
+Each loss owns what it z-scores (the residual, the given-class logit...) and
+returns, through :meth:`evaluate`, the elementwise loss, the inlier mask and
+the z-scores together; ``forward`` is that evaluation reduced. The rule
+itself (statistics -> z-scores -> mask) is the masking core's,
+:func:`sk_zerror._zscore.masked_zscores`.
+"""
+
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._distributed import SYNC_OPTIONS, synchronizer
 from ._zscore import (
     CENTERS,
     SCALES,
     TAILS,
     GroupStatistics,
-    _check_groups,
-    _check_option,
-    _finite_and_clean,
-    _group_statistics,
-    _zscores,
-    degenerate_groups,
-    inlier_mask_from_zscores,
+    check_groups,
+    check_option,
+    check_weights,
+    known_finite,
+    masked_zscores,
     rounding_eps,
     sigma_tensor,
     usable_groups,
 )
 
-__all__ = ["ZErrorMSELoss", "ZErrorBCEWithLogitsLoss", "ZErrorCrossEntropyLoss"]
+__all__ = [
+    "ZErrorBCEWithLogitsLoss",
+    "ZErrorCrossEntropyLoss",
+    "ZErrorMSELoss",
+    "ZErrorOutput",
+]
 
 REDUCTIONS = ("mean", "sum", "none")
+WINDOWS = ("batch", "running")
+REGRESSION_VALUES = ("residual", "loss", "target")
+BINARY_SPACES = ("logit", "probability")
+MULTICLASS_SPACES = ("logit", "log_probability")
 # Label of the outliers in the cross-entropy; the real labels are checked to
 # lie in [0, n_classes) (or index the logits), so it never meets one of them.
 IGNORED = -100
-STATISTICS = ("batch", "running")
+
+
+class ZErrorOutput(NamedTuple):
+    """One batch's evaluation by a Z-Error loss (:meth:`evaluate`).
+
+    Attributes
+    ----------
+    loss : Tensor
+        Elementwise loss, shaped like the per-sample loss: 0 for the outliers,
+        sample (and class) weights applied.
+    mask : BoolTensor
+        True for the inliers, of the same shape.
+    scores : Tensor
+        Signed z-score of each element's z-scored value, of the same shape.
+    count : Tensor
+        0-d: the total weight of the inliers, the denominator of the mean.
+    sync : object or None
+        The data-parallel synchronisation in force for this batch.
+    """
+
+    loss: torch.Tensor
+    mask: torch.Tensor
+    scores: torch.Tensor
+    count: torch.Tensor
+    sync: object = None
 
 
 class _ZErrorMixin:
@@ -35,32 +76,41 @@ class _ZErrorMixin:
 
     The inlier threshold lives in the ``sigma`` buffer, so a schedule can change
     it in place (:meth:`set_sigma`) without rebuilding the criterion or the
-    optimizer. With ``statistics="running"`` the per-group centre and scale are
+    optimizer. With ``window="running"`` the per-group centre and scale are
     exponential moving averages across training batches (buffers
     ``running_center``, ``running_scale``, ``running_seen``), updated only in
     training mode, like :class:`torch.nn.BatchNorm1d`.
     """
 
-    def _init_zerror(self, sigma, center, scale, tail, statistics, momentum, check):
-        _check_option("center", center, CENTERS)
-        _check_option("scale", scale, SCALES)
-        _check_option("tail", tail, TAILS)
-        _check_option("statistics", statistics, STATISTICS)
-        _check_option("reduction", self.reduction, REDUCTIONS)
+    def _init_zerror(
+        self, sigma, center, scale, tail, window, momentum, sync, group, check
+    ):
+        check_option("center", center, CENTERS)
+        check_option("scale", scale, SCALES)
+        check_option("tail", tail, TAILS)
+        check_option("window", window, WINDOWS)
+        check_option("reduction", self.reduction, REDUCTIONS)
+        if sync not in SYNC_OPTIONS or not isinstance(sync, str | bool):
+            raise ValueError(
+                f"sync_statistics must be one of {SYNC_OPTIONS}, got {sync!r}."
+            )
         if isinstance(momentum, bool) or not 0.0 < float(momentum) <= 1.0:
             raise ValueError(f"momentum must be in (0, 1], got {momentum!r}.")
         self.center = center
         self.scale = scale
         self.tail = tail
-        self.statistics = statistics
+        self.window = window
         self.momentum = float(momentum)
+        self.sync_statistics = sync
+        self.process_group = group
         self.check_input = bool(check)
-        self.register_buffer("sigma", sigma_tensor(sigma, None))
+        self.register_buffer("sigma", sigma_tensor(sigma))
         self.register_buffer("running_center", None)
         self.register_buffer("running_scale", None)
         self.register_buffer("running_seen", None)
-        self.last_mask = None
-        self.last_scores = None
+        self._last = None
+
+    # -- the threshold and the running statistics ----------------------------
 
     def set_sigma(self, sigma):
         """Set the inlier threshold in place, keeping the buffer's shape.
@@ -71,7 +121,7 @@ class _ZErrorMixin:
             New threshold (> 0, ``inf`` allowed), of the shape given at
             construction (a scalar, or one value per group).
         """
-        new = sigma_tensor(sigma, None, device=self.sigma.device)
+        new = sigma_tensor(sigma, device=self.sigma.device)
         if new.shape != self.sigma.shape:
             raise ValueError(
                 f"sigma must keep its shape {tuple(self.sigma.shape)}, "
@@ -86,17 +136,9 @@ class _ZErrorMixin:
         self.running_scale = None
         self.running_seen = None
 
-    def _sigma_for(self, n_groups):
-        if self.sigma.ndim == 1 and self.sigma.shape[0] != n_groups:
-            raise ValueError(
-                f"sigma holds {self.sigma.shape[0]} values but there are "
-                f"{n_groups} classes."
-            )
-        return self.sigma.to(torch.float64)
-
-    def _running_statistics(self, batch, eps):
+    def _running(self, batch, eps):
         """Fold this batch's statistics into the running ones and return those."""
-        usable = ~degenerate_groups(batch, eps)
+        usable = usable_groups(batch, eps)
         if self.running_center is None or self.running_center.shape != usable.shape:
             self.running_center = torch.zeros_like(batch.center)
             self.running_scale = torch.zeros_like(batch.scale)
@@ -112,60 +154,110 @@ class _ZErrorMixin:
                 blended = torch.where(seen, (1 - m) * old + m * new, new)
                 getattr(self, name).copy_(torch.where(usable, blended, old))
             self.running_seen |= usable
-        seen = self.running_seen
-        count = torch.where(seen, 2.0, 0.0).to(batch.count.dtype)
+        # A group seen once has usable running statistics from then on.
+        count = torch.where(self.running_seen, 2.0, 0.0).to(batch.count.dtype)
         return GroupStatistics(
             self.running_center.to(batch.center.dtype),
             self.running_scale.to(batch.scale.dtype),
             count,
         )
 
-    def _inlier_mask(self, values, groups, n_groups):
-        """Inlier mask and z-scores of ``values`` (n, d).
+    # -- scoring and reduction -----------------------------------------------
 
-        The callers have already checked the label values.
-        """
-        groups, n_groups = _check_groups(
-            groups, values.shape[0], n_groups, values.device, check_input=False
-        )
-        sigma = self._sigma_for(n_groups)
-        eps = rounding_eps(values.dtype)
-        with torch.no_grad():
-            work = values.detach().to(torch.float64)
-            finite, clean = _finite_and_clean(work)
-            stats = _group_statistics(
-                work, finite, clean, groups, n_groups, self.center, self.scale
+    def _score(self, values, groups, n_groups, weights, all_finite):
+        """The masking core on this batch's z-scored ``values`` (n, d)."""
+        if self.sigma.ndim == 1 and self.sigma.shape[0] != n_groups:
+            raise ValueError(
+                f"sigma holds {self.sigma.shape[0]} values but there are "
+                f"{n_groups} classes."
             )
-            if self.statistics == "running":
-                stats = self._running_statistics(stats, eps)
-            z = _zscores(work, finite, groups, stats, usable_groups(stats, eps))
-            mask = inlier_mask_from_zscores(z, groups, sigma, self.tail)
-        return mask, z.to(values.dtype)
+        sync = synchronizer(self.sync_statistics, self.process_group)
+        result = masked_zscores(
+            values,
+            groups,
+            n_groups,
+            self.sigma,
+            center=self.center,
+            scale=self.scale,
+            tail=self.tail,
+            weights=weights,
+            eps=rounding_eps(values.dtype),
+            all_finite=all_finite,
+            sync=sync,
+            running=self._running if self.window == "running" else None,
+        )
+        return result, sync
 
-    def _remember(self, mask, scores, shape):
-        """Keep this batch's mask and z-scores, shaped like the per-sample loss."""
-        self.last_mask = mask.reshape(shape)
-        self.last_scores = scores.reshape(shape)
+    def _sample_weight(self, sample_weight, n_samples, device):
+        if sample_weight is None:
+            return None
+        return check_weights(sample_weight, n_samples, device, self.check_input)
 
-    def _reduce(self, elementwise, mask, weights=None):
-        """Masked mean (or sum, or none) of an elementwise loss already zeroed."""
+    def _output(self, elementwise, result, sync, weights, shape, row_weight=None):
+        """The :class:`ZErrorOutput` of an elementwise loss with outliers at 0."""
+        mask = result.mask if elementwise.ndim == 2 else result.mask.squeeze(1)
+        if row_weight is not None and weights is not None:
+            row_weight = row_weight * weights
+        elif weights is not None:
+            row_weight = weights
+        if weights is not None:
+            w = weights.to(elementwise.dtype)
+            elementwise = elementwise * (w if elementwise.ndim == 1 else w[:, None])
+        if row_weight is None:
+            count = mask.sum()
+        else:
+            w = row_weight.to(elementwise.dtype)
+            count = (mask * (w if mask.ndim == 1 else w[:, None])).sum()
+        output = ZErrorOutput(
+            elementwise.reshape(shape),
+            mask.reshape(shape),
+            result.scores.to(elementwise.dtype).reshape(shape),
+            count.to(elementwise.dtype),
+            sync,
+        )
+        self._last = output
+        return output
+
+    def reduce(self, output):
+        """Reduce an :meth:`evaluate` output as ``reduction`` says.
+
+        ``"mean"`` divides the inlier losses by the inliers' total weight; an
+        all-masked batch gives 0 with zero, finite gradients. Under
+        synchronised statistics the denominator is the global one and the
+        result is scaled by the number of processes, so that after
+        :class:`~torch.nn.parallel.DistributedDataParallel` averages the
+        gradients they equal the single-process gradients on the whole batch.
+        """
         if self.reduction == "none":
-            return elementwise
-        total = elementwise.sum()
+            return output.loss
+        total = output.loss.sum()
+        world = 1 if output.sync is None else output.sync.world_size
         if self.reduction == "sum":
-            return total
-        # An all-masked batch gives 0 / 1: loss 0 with zero, finite gradients.
-        if weights is None:
-            # An integer count is positive exactly when it is at least 1.
-            return total / mask.sum().clamp(min=1).to(total.dtype)
-        count = (weights * mask).sum().to(total.dtype)
+            return total * world if world > 1 else total
+        count = output.count
+        if output.sync is not None:
+            count = output.sync.all_reduce(count.detach().clone()) / world
         return total / torch.where(count > 0, count, torch.ones_like(count))
+
+    def forward(self, input, target, sample_weight=None):
+        """The reduced loss: ``reduce(evaluate(input, target, sample_weight))``."""
+        return self.reduce(self.evaluate(input, target, sample_weight))
+
+    @property
+    def last_mask(self):
+        """Inlier mask of the last evaluated batch, or None (a convenience)."""
+        return None if self._last is None else self._last.mask
+
+    @property
+    def last_scores(self):
+        """Z-scores of the last evaluated batch, or None (a convenience)."""
+        return None if self._last is None else self._last.scores
 
     def extra_repr(self):
         sigma = self.sigma.tolist()
         return (
             f"sigma={sigma}, center={self.center!r}, scale={self.scale!r}, "
-            f"tail={self.tail!r}, statistics={self.statistics!r}, "
+            f"tail={self.tail!r}, window={self.window!r}, "
             f"reduction={self.reduction!r}"
         )
 
@@ -191,16 +283,17 @@ def _shape_error(what, input, target):
 class ZErrorMSELoss(_ZErrorMixin, nn.MSELoss):
     """Mean squared error over the samples whose error is not a batch outlier.
 
-    Within each batch, the chosen statistic of every sample is z-scored against
-    the batch (per output column); samples beyond ``sigma`` standard
-    deviations are left out of the loss and get exactly zero gradient.
+    Within each batch, the chosen value of every sample (by default its
+    residual) is z-scored against the batch (per output column); samples
+    beyond ``sigma`` standard deviations are left out of the loss and get
+    exactly zero gradient.
 
     Parameters
     ----------
     sigma : float, default=2.0
         Inlier threshold in standard deviations (> 0; ``inf`` masks only
         non-finite values). Change it during training with :meth:`set_sigma`.
-    statistic : {"residual", "loss", "target"}, default="residual"
+    zscore_of : {"residual", "loss", "target"}, default="residual"
         What is z-scored: the signed residual ``target - input`` (observed
         minus predicted, the note's text), the squared error, or the target
         itself (the note's code listing).
@@ -210,27 +303,50 @@ class ZErrorMSELoss(_ZErrorMixin, nn.MSELoss):
         Batch spread; ``"mad"`` is the robust median absolute deviation.
     tail : {"both", "lower", "upper"}, default="both"
         Which side of the distribution is masked.
-    statistics : {"batch", "running"}, default="batch"
-        Statistics of the current batch (the note), or exponential running
-        statistics across batches, for small batches.
+    window : {"batch", "running"}, default="batch"
+        Where the statistics come from: the current batch (the note), or
+        exponential running statistics across training batches, for small
+        batches.
     momentum : float, default=0.1
         Weight of the current batch in the running statistics.
+    sync_statistics : {"auto", True, False}, default="auto"
+        Under data parallelism, compute the statistics of the global batch
+        across the processes (as :class:`torch.nn.SyncBatchNorm` does):
+        ``"auto"`` when :mod:`torch.distributed` is initialised with more
+        than one process, ``True`` always (an error when it is not), ``False``
+        never (per-process statistics).
+    process_group : ProcessGroup, default=None
+        The processes to synchronise over; None is the whole world.
     reduction : {"mean", "sum", "none"}, default="mean"
-        ``"mean"`` divides the inlier losses by the number of inliers;
+        ``"mean"`` divides the inlier losses by the inliers' total weight;
         ``"none"`` returns the elementwise losses with outliers set to 0.
     check_input : bool, default=True
-        Run the checks that need a host sync. The shape and dtype checks
-        always run.
+        Run the checks that need a host sync (sample weights >= 0). The shape
+        and dtype checks always run.
 
     Attributes
     ----------
     sigma : Tensor
         Buffer holding the current threshold.
     last_mask : BoolTensor or None
-        Inlier mask of the last forward pass, shaped like the elementwise loss
-        (the input's shape).
+        Inlier mask of the last evaluated batch, shaped like the elementwise
+        loss (the input's shape).
     last_scores : Tensor or None
-        Signed z-scores of the last forward pass, of the same shape.
+        Signed z-scores of the last evaluated batch, of the same shape.
+
+    See Also
+    --------
+    sk_zerror.zscore_mask : The masking rule on its own.
+    sk_zerror.ZErrorRegressor : A scikit-learn regressor trained with it.
+
+    Notes
+    -----
+    ``forward(input, target, sample_weight=None)`` takes optional per-sample
+    weights: they weigh the loss and enter the batch statistics as
+    frequencies (a sample of weight 2 counts as two samples in the mean,
+    standard deviation, median and MAD). :meth:`evaluate` returns the
+    elementwise loss, the mask and the z-scores together
+    (:class:`ZErrorOutput`); :meth:`reduce` turns that into the loss.
 
     Examples
     --------
@@ -241,7 +357,7 @@ class ZErrorMSELoss(_ZErrorMixin, nn.MSELoss):
     >>> loss = ZErrorMSELoss(sigma=1.5)
     >>> loss(prediction, target)
     tensor(0.0200)
-    >>> loss.last_mask
+    >>> loss.evaluate(prediction, target).mask
     tensor([ True,  True,  True,  True, False,  True])
     """
 
@@ -249,21 +365,48 @@ class ZErrorMSELoss(_ZErrorMixin, nn.MSELoss):
         self,
         sigma=2.0,
         *,
-        statistic="residual",
+        zscore_of="residual",
         center="mean",
         scale="std",
         tail="both",
-        statistics="batch",
+        window="batch",
         momentum=0.1,
+        sync_statistics="auto",
+        process_group=None,
         reduction="mean",
         check_input=True,
     ):
         super().__init__(reduction=reduction)
-        _check_option("statistic", statistic, ("residual", "loss", "target"))
-        self.statistic = statistic
-        self._init_zerror(sigma, center, scale, tail, statistics, momentum, check_input)
+        check_option("zscore_of", zscore_of, REGRESSION_VALUES)
+        self.zscore_of = zscore_of
+        self._init_zerror(
+            sigma,
+            center,
+            scale,
+            tail,
+            window,
+            momentum,
+            sync_statistics,
+            process_group,
+            check_input,
+        )
 
-    def forward(self, input, target):
+    def evaluate(self, input, target, sample_weight=None):
+        """Elementwise loss, inlier mask and z-scores of one batch.
+
+        Parameters
+        ----------
+        input : Tensor of shape (n,) or (n, n_outputs)
+            Predictions.
+        target : Tensor of the same number of elements
+            Observed targets.
+        sample_weight : Tensor of shape (n,), default=None
+            Per-sample weights (>= 0).
+
+        Returns
+        -------
+        ZErrorOutput
+        """
         _floating("input", input)
         _tensor("target", target)
         if input.ndim not in (1, 2) or target.ndim not in (1, 2):
@@ -273,24 +416,32 @@ class ZErrorMSELoss(_ZErrorMixin, nn.MSELoss):
         if pred.shape != true.shape:
             raise _shape_error("ZErrorMSELoss", input, target)
         true = true.to(pred.dtype)
-        if self.statistic == "residual":
-            values = true - pred.detach()
-        elif self.statistic == "loss":
-            values = (true - pred.detach()) ** 2
+        detached = pred.detach()
+        if self.zscore_of == "residual":
+            values = true - detached
+            finite = known_finite(values)
+        elif self.zscore_of == "loss":
+            values = (true - detached) ** 2
+            finite = known_finite(values)
         else:
             values = true
-        mask, scores = self._inlier_mask(values, None, 1)
+            finite = known_finite(values, detached)
+        weights = self._sample_weight(sample_weight, pred.shape[0], pred.device)
+        result, sync = self._score(values, None, 1, weights, finite)
+        mask = result.mask
+        if finite:
+            elementwise = torch.where(mask, F.mse_loss(pred, true, reduction="none"), 0)
+        else:
+            # Outliers are replaced by 0 on both sides before the loss: their
+            # squared error is exactly (0 - 0)^2 = 0, and even a NaN or inf
+            # there adds nothing to the loss or its gradient.
+            elementwise = F.mse_loss(
+                torch.where(mask, pred, 0.0),
+                torch.where(mask, true, 0.0),
+                reduction="none",
+            )
         shape = input.shape if input.ndim >= target.ndim else target.shape
-        self._remember(mask, scores, shape)
-        # Outliers are replaced by 0 on both sides before the loss: their
-        # squared error is exactly (0 - 0)^2 = 0, and even a NaN or inf there
-        # adds nothing to the loss or its gradient.
-        elementwise = F.mse_loss(
-            torch.where(mask, pred, 0.0), torch.where(mask, true, 0.0), reduction="none"
-        )
-        if self.reduction == "none":
-            return elementwise.reshape(shape)
-        return self._reduce(elementwise, mask)
+        return self._output(elementwise, result, sync, weights, shape)
 
 
 class ZErrorBCEWithLogitsLoss(_ZErrorMixin, nn.BCEWithLogitsLoss):
@@ -311,8 +462,11 @@ class ZErrorBCEWithLogitsLoss(_ZErrorMixin, nn.BCEWithLogitsLoss):
     space : {"logit", "probability"}, default="logit"
         Where the class distributions are modelled: the logits (the note's
         preference) or the sigmoid probabilities of the given label.
-    center, scale, tail, statistics, momentum, reduction, check_input
+    center, scale, tail, window, momentum, sync_statistics, process_group
         As in :class:`ZErrorMSELoss`.
+    reduction, check_input
+        As in :class:`ZErrorMSELoss`; ``check_input`` also checks that the
+        labels are 0 or 1.
     weight : Tensor, default=None
         Rescaling weight per batch element, as in
         :class:`torch.nn.BCEWithLogitsLoss`.
@@ -323,6 +477,10 @@ class ZErrorBCEWithLogitsLoss(_ZErrorMixin, nn.BCEWithLogitsLoss):
     ----------
     sigma, last_mask, last_scores
         As in :class:`ZErrorMSELoss`.
+
+    See Also
+    --------
+    ZErrorCrossEntropyLoss : The multi-class loss.
 
     Examples
     --------
@@ -346,19 +504,46 @@ class ZErrorBCEWithLogitsLoss(_ZErrorMixin, nn.BCEWithLogitsLoss):
         center="mean",
         scale="std",
         tail="both",
-        statistics="batch",
+        window="batch",
         momentum=0.1,
+        sync_statistics="auto",
+        process_group=None,
         reduction="mean",
         weight=None,
         pos_weight=None,
         check_input=True,
     ):
         super().__init__(weight=weight, reduction=reduction, pos_weight=pos_weight)
-        _check_option("space", space, ("logit", "probability"))
+        check_option("space", space, BINARY_SPACES)
         self.space = space
-        self._init_zerror(sigma, center, scale, tail, statistics, momentum, check_input)
+        self._init_zerror(
+            sigma,
+            center,
+            scale,
+            tail,
+            window,
+            momentum,
+            sync_statistics,
+            process_group,
+            check_input,
+        )
 
-    def forward(self, input, target):
+    def evaluate(self, input, target, sample_weight=None):
+        """Elementwise loss, inlier mask and z-scores of one batch.
+
+        Parameters
+        ----------
+        input : Tensor of shape (n,) or (n, 1)
+            Logits.
+        target : Tensor of the same shape
+            Labels 0 and 1.
+        sample_weight : Tensor of shape (n,), default=None
+            Per-sample weights (>= 0).
+
+        Returns
+        -------
+        ZErrorOutput
+        """
         _floating("input", input)
         _tensor("target", target)
         logits, labels = input.reshape(-1), target.reshape(-1)
@@ -373,28 +558,37 @@ class ZErrorBCEWithLogitsLoss(_ZErrorMixin, nn.BCEWithLogitsLoss):
         if self.check_input and bool(((labels != 0) & (labels != 1)).any()):
             raise ValueError("target must hold binary labels 0 and 1 only.")
         classes = labels.long()
+        detached = logits.detach()
+        finite = known_finite(detached)
         # Z-score the given-class logit (its negative for label 0), so that a
         # low z-score always means little confidence in the given label, as
         # in the cross-entropy loss. Negation is affine: the note's two-tailed
         # per-class masks are unchanged.
-        values = torch.where(classes == 1, logits.detach(), -logits.detach())
+        values = torch.where(classes == 1, detached, -detached)
         if self.space == "probability":
             values = torch.sigmoid(values)
-        mask, scores = self._inlier_mask(values.unsqueeze(1), classes, 2)
-        mask = mask.squeeze(1)
-        self._remember(mask, scores, input.shape)
+        weights = self._sample_weight(sample_weight, logits.shape[0], logits.device)
+        result, sync = self._score(values.unsqueeze(1), classes, 2, weights, finite)
+        mask = result.mask.squeeze(1)
         labels = labels.to(logits.dtype)
-        bce = F.binary_cross_entropy_with_logits(
-            torch.where(mask, logits, 0.0),
-            torch.where(mask, labels, 0.0),
-            weight=self.weight,
-            pos_weight=self.pos_weight,
-            reduction="none",
-        )
+        if finite:
+            bce = F.binary_cross_entropy_with_logits(
+                logits,
+                labels,
+                weight=self.weight,
+                pos_weight=self.pos_weight,
+                reduction="none",
+            )
+        else:
+            bce = F.binary_cross_entropy_with_logits(
+                torch.where(mask, logits, 0.0),
+                torch.where(mask, labels, 0.0),
+                weight=self.weight,
+                pos_weight=self.pos_weight,
+                reduction="none",
+            )
         elementwise = torch.where(mask, bce, 0.0)
-        if self.reduction == "none":
-            return elementwise.reshape(input.shape)
-        return self._reduce(elementwise, mask)
+        return self._output(elementwise, result, sync, weights, input.shape)
 
 
 class ZErrorCrossEntropyLoss(_ZErrorMixin, nn.CrossEntropyLoss):
@@ -411,8 +605,11 @@ class ZErrorCrossEntropyLoss(_ZErrorMixin, nn.CrossEntropyLoss):
         Inlier threshold, shared or one per class.
     space : {"logit", "log_probability"}, default="logit"
         The given-class logit, or its log-softmax probability.
-    center, scale, tail, statistics, momentum, reduction, check_input
+    center, scale, tail, window, momentum, sync_statistics, process_group
         As in :class:`ZErrorMSELoss`.
+    reduction, check_input
+        As in :class:`ZErrorMSELoss`; ``check_input`` also checks that the
+        labels index the logits.
     weight : Tensor of shape (n_classes,), default=None
         Class weights, as in :class:`torch.nn.CrossEntropyLoss`; the mean is
         then taken over the weights of the inliers.
@@ -424,6 +621,15 @@ class ZErrorCrossEntropyLoss(_ZErrorMixin, nn.CrossEntropyLoss):
     sigma, last_mask, last_scores
         As in :class:`ZErrorMSELoss`.
 
+    See Also
+    --------
+    ZErrorBCEWithLogitsLoss : The binary loss.
+
+    Notes
+    -----
+    A row with a non-finite logit in any class is an outlier whatever its
+    given-class score: its loss could not be learnt from.
+
     Examples
     --------
     >>> import torch
@@ -432,8 +638,7 @@ class ZErrorCrossEntropyLoss(_ZErrorMixin, nn.CrossEntropyLoss):
     ...                        [0.0, 2.0], [0.0, 2.2]])
     >>> labels = torch.tensor([0, 0, 0, 0, 1, 1])
     >>> loss = ZErrorCrossEntropyLoss(sigma=1.4)
-    >>> value = loss(logits, labels)
-    >>> loss.last_mask
+    >>> loss.evaluate(logits, labels).mask
     tensor([ True,  True,  True, False,  True,  True])
     """
 
@@ -445,8 +650,10 @@ class ZErrorCrossEntropyLoss(_ZErrorMixin, nn.CrossEntropyLoss):
         center="mean",
         scale="std",
         tail="both",
-        statistics="batch",
+        window="batch",
         momentum=0.1,
+        sync_statistics="auto",
+        process_group=None,
         reduction="mean",
         weight=None,
         label_smoothing=0.0,
@@ -455,11 +662,36 @@ class ZErrorCrossEntropyLoss(_ZErrorMixin, nn.CrossEntropyLoss):
         super().__init__(
             weight=weight, reduction=reduction, label_smoothing=label_smoothing
         )
-        _check_option("space", space, ("logit", "log_probability"))
+        check_option("space", space, MULTICLASS_SPACES)
         self.space = space
-        self._init_zerror(sigma, center, scale, tail, statistics, momentum, check_input)
+        self._init_zerror(
+            sigma,
+            center,
+            scale,
+            tail,
+            window,
+            momentum,
+            sync_statistics,
+            process_group,
+            check_input,
+        )
 
-    def forward(self, input, target):
+    def evaluate(self, input, target, sample_weight=None):
+        """Elementwise loss, inlier mask and z-scores of one batch.
+
+        Parameters
+        ----------
+        input : Tensor of shape (n, n_classes)
+            Logits.
+        target : Tensor of shape (n,)
+            Integer class indices.
+        sample_weight : Tensor of shape (n,), default=None
+            Per-sample weights (>= 0).
+
+        Returns
+        -------
+        ZErrorOutput
+        """
         _floating("input", input)
         _tensor("target", target)
         if (
@@ -477,36 +709,34 @@ class ZErrorCrossEntropyLoss(_ZErrorMixin, nn.CrossEntropyLoss):
                 input,
                 target,
             )
-        n_classes = input.shape[1]
-        scores = input.detach()
+        n, n_classes = input.shape
+        groups, _ = check_groups(target, n, n_classes, input.device, self.check_input)
+        detached = input.detach()
+        finite = known_finite(detached)
+        scores = detached
         if self.space == "log_probability":
             scores = torch.log_softmax(scores, dim=1)
-        groups, _ = _check_groups(
-            target, target.shape[0], n_classes, input.device, self.check_input
-        )
         given = scores.gather(1, groups.unsqueeze(1))
-        # A non-finite logit of any class makes the row's loss non-finite, so
-        # the row is an outlier whatever its given-class score. x - x is 0 for
-        # a finite x and NaN otherwise: a row sum tells the finite rows apart
-        # several times faster than isfinite(...).all(dim=1).
-        row_finite = (scores - scores).sum(dim=1, keepdim=True) == 0
-        given = torch.where(row_finite, given, torch.nan)
-        mask, scores = self._inlier_mask(given, groups, n_classes)
-        mask = mask.squeeze(1)
-        self._remember(mask, scores, target.shape)
+        if not finite:
+            # A non-finite logit of any class makes the row an outlier. x - x
+            # is 0 for a finite x and NaN otherwise: a row sum tells the
+            # finite rows apart faster than isfinite(...).all(dim=1).
+            row_finite = (scores - scores).sum(dim=1, keepdim=True) == 0
+            given = torch.where(row_finite, given, torch.nan)
+        weights = self._sample_weight(sample_weight, n, input.device)
+        result, sync = self._score(given, groups, n_classes, weights, finite)
+        mask = result.mask.squeeze(1)
         # Outliers get an ignored label: their loss is then exactly 0, with or
-        # without weights and label smoothing, with no masking of the result.
-        # Their logits are replaced too, so that a non-finite one cannot put
-        # NaN into the gradient.
+        # without weights and label smoothing. With non-finite input their
+        # logits are replaced too, so that a NaN cannot enter the gradient.
+        logits = input if finite else torch.where(mask.unsqueeze(1), input, 0.0)
         elementwise = F.cross_entropy(
-            torch.where(mask.unsqueeze(1), input, 0.0),
+            logits,
             torch.where(mask, groups, IGNORED),
             weight=self.weight,
             label_smoothing=self.label_smoothing,
             reduction="none",
             ignore_index=IGNORED,
         )
-        if self.reduction == "none":
-            return elementwise
-        weights = None if self.weight is None else self.weight[groups]
-        return self._reduce(elementwise, mask, weights)
+        class_weight = None if self.weight is None else self.weight[groups]
+        return self._output(elementwise, result, sync, weights, (n,), class_weight)

@@ -5,7 +5,8 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 from skorch import NeuralNet
-from skorch.dataset import Dataset
+from skorch.callbacks import Callback
+from skorch.dataset import Dataset, unpack_data
 from skorch.utils import to_tensor
 from torch import nn
 from torch.utils.data import default_collate
@@ -74,21 +75,77 @@ def collate_batch(batch):
     return batch
 
 
-class ZErrorNet(NeuralNet):
-    """A skorch net that trains on a dict batch and keeps a per-row ledger.
+class OutlierLedger(Callback):
+    """Per training row: batches seen, batches masked, and the masked fraction.
 
-    Training batches are dicts with the features, the training-row index and
-    the sample weight; the module only ever sees the features. The criterion
-    must be a Z-Error loss with ``reduction="none"``: :meth:`get_loss` takes
-    the sample-weighted mean over the inliers, and, in training, counts per
-    row how often it was masked in its batch.
+    A skorch callback fed by :class:`ZErrorNet`, which hands each training
+    batch's :class:`~sk_zerror.ZErrorOutput` to ``on_batch_end``. The counts
+    live on the net's device and are read once per epoch, when the share of
+    training samples masked in their batch is recorded in the history as
+    ``masked_fraction``. They are reset whenever skorch initialises the net
+    (``initialize``, and ``fit`` without warm start); ``partial_fit`` adds to
+    them.
+
+    Parameters
+    ----------
+    n_rows : int
+        Number of training rows; batches carry their row indices under the
+        ``"row"`` key of the batch dict.
+
+    Attributes
+    ----------
+    seen_ : Tensor of shape (n_rows,)
+        Training batches each row was in.
+    masked_ : Tensor of shape (n_rows,)
+        Training batches in which the row was masked (any of its outputs).
     """
 
-    def initialize_ledger(self, n_rows):
-        """Zero the per-row counts of batches seen and batches masked."""
-        self.ledger_seen_ = torch.zeros(n_rows, device=self.device)
-        self.ledger_masked_ = torch.zeros(n_rows, device=self.device)
+    def __init__(self, n_rows):
+        self.n_rows = n_rows
+
+    def initialize(self):
+        self.seen_ = None
+        self.masked_ = None
         return self
+
+    def on_epoch_begin(self, net, **kwargs):
+        if self.seen_ is None:
+            self.seen_ = torch.zeros(self.n_rows, device=net.device)
+            self.masked_ = torch.zeros(self.n_rows, device=net.device)
+        self.epoch_masked_ = None
+        self.epoch_seen_ = 0
+
+    def on_batch_end(self, net, batch=None, training=False, zerror=None, **kwargs):
+        if not training or zerror is None:
+            return
+        mask = zerror.mask.reshape(zerror.mask.shape[0], -1)
+        masked = self.epoch_masked_
+        count = (~mask).sum()
+        self.epoch_masked_ = count if masked is None else masked + count
+        self.epoch_seen_ += mask.numel()
+        X = batch[0]
+        if isinstance(X, Mapping) and ROW in X:
+            rows = to_tensor(X[ROW], device=net.device).long()
+            self.seen_.index_add_(0, rows, torch.ones_like(rows, dtype=torch.float))
+            outlier = (~mask).any(dim=1).to(self.masked_.dtype)
+            self.masked_.index_add_(0, rows, outlier)
+
+    def on_epoch_end(self, net, **kwargs):
+        if self.epoch_masked_ is not None and self.epoch_seen_:
+            fraction = float(self.epoch_masked_) / self.epoch_seen_
+            net.history.record("masked_fraction", fraction)
+
+
+class ZErrorNet(NeuralNet):
+    """A skorch net that trains on a dict batch with a Z-Error criterion.
+
+    Training batches are dicts with the features, the training-row index and
+    optionally the sample weight; the module only ever sees the features.
+    The criterion's :meth:`evaluate` gives the elementwise loss, the mask and
+    the z-scores of each batch, its :meth:`reduce` the loss (the
+    sample-weighted mean over the inliers); each step hands the evaluation to
+    the callbacks as ``zerror`` (:class:`OutlierLedger` counts from it).
+    """
 
     def infer(self, x, **fit_params):
         x = to_tensor(x, device=self.device)
@@ -96,26 +153,31 @@ class ZErrorNet(NeuralNet):
             x = x[FEATURES]
         return self.module_(x, **fit_params)
 
-    def get_loss(self, y_pred, y_true, X=None, training=False):
-        elementwise = self.criterion_(y_pred, to_tensor(y_true, device=self.device))
-        n = elementwise.shape[0]
-        elementwise = elementwise.reshape(n, -1)
-        mask = self.criterion_.last_mask.reshape(n, -1)
+    def evaluate_loss(self, y_pred, y_true, X=None):
+        """The criterion's :class:`~sk_zerror.ZErrorOutput` for one batch."""
+        weight = None
         if isinstance(X, Mapping) and WEIGHT in X:
-            weight = to_tensor(X[WEIGHT], device=self.device).to(elementwise.dtype)
-        else:
-            weight = elementwise.new_ones(n)
-        weight = weight.reshape(n, 1)
-        # Always the weighted formula, so unit weights give bit-identical
-        # training to no weights.
-        total = (weight * elementwise).sum()
-        count = (weight * mask).sum()
-        loss = total / torch.where(count > 0, count, torch.ones_like(count))
-        if training and isinstance(X, Mapping) and ROW in X:
-            rows = to_tensor(X[ROW], device=self.device).long()
-            self.ledger_seen_.index_add_(
-                0, rows, torch.ones_like(rows, dtype=torch.float)
-            )
-            masked = (~mask).any(dim=1).to(self.ledger_masked_.dtype)
-            self.ledger_masked_.index_add_(0, rows, masked)
-        return loss
+            weight = to_tensor(X[WEIGHT], device=self.device)
+        target = to_tensor(y_true, device=self.device)
+        return self.criterion_.evaluate(y_pred, target, sample_weight=weight)
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        return self.criterion_.reduce(self.evaluate_loss(y_pred, y_true, X))
+
+    def train_step_single(self, batch, **fit_params):
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        y_pred = self.infer(Xi, **fit_params)
+        output = self.evaluate_loss(y_pred, yi, X=Xi)
+        loss = self.criterion_.reduce(output)
+        loss.backward()
+        return {"loss": loss, "y_pred": y_pred, "zerror": output}
+
+    def validation_step(self, batch, **fit_params):
+        self._set_training(False)
+        Xi, yi = unpack_data(batch)
+        with torch.no_grad():
+            y_pred = self.infer(Xi, **fit_params)
+            output = self.evaluate_loss(y_pred, yi, X=Xi)
+            loss = self.criterion_.reduce(output)
+        return {"loss": loss, "y_pred": y_pred, "zerror": output}

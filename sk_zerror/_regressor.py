@@ -1,33 +1,32 @@
 """ZErrorRegressor: a neural-network regressor that forgets gross target errors."""
 
+from numbers import Real
+
 import numpy as np
 import torch
 from sklearn.base import RegressorMixin, _fit_context
-from sklearn.utils._param_validation import StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight
 
 from ._base import ZErrorBase, as_float32
-from ._losses import ZErrorMSELoss
-from ._zscore import MAD_TO_STD
+from ._losses import REGRESSION_VALUES, ZErrorMSELoss
+from ._zscore import group_statistics, rounding_eps, usable_groups
 
 
 def _target_statistics(y, center, scale):
     """Centre and spread, per column of ``y``, that standardise the targets.
 
-    They follow the estimator's ``center`` and ``scale``, so that with the
-    robust pair the gross errors being looked for do not inflate the spread
-    and squash the clean targets into a narrow band (which slows learning
-    under heavy contamination). A zero MAD (more than half the targets tied)
-    falls back to the root mean square deviation about the same centre, and a
-    zero spread to 1.
+    They are the masking core's statistics of the targets with the
+    estimator's ``center`` and ``scale``, so that with the robust pair the
+    gross errors being looked for do not inflate the spread and squash the
+    clean targets into a narrow band (which slows learning under heavy
+    contamination). Where the core finds no usable spread, 1.
     """
-    middle = np.median(y, axis=0) if center == "median" else y.mean(axis=0)
-    deviation = np.abs(y - middle)
-    spread = np.sqrt(np.mean(deviation**2, axis=0))
-    if scale == "mad":
-        mad = MAD_TO_STD * np.median(deviation, axis=0)
-        spread = np.where(mad > 0, mad, spread)
-    return middle, np.where(spread > 0, spread, 1.0)
+    values = torch.tensor(np.asarray(y, dtype=np.float64))
+    stats = group_statistics(values, None, 1, center=center, scale=scale)
+    usable = usable_groups(stats, rounding_eps(torch.float64))
+    spread = torch.where(usable, stats.scale, 1.0)
+    return stats.center[0].numpy(), spread[0].numpy()
 
 
 __all__ = ["ZErrorRegressor"]
@@ -67,7 +66,7 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
         L2 penalty passed to the optimizer.
     batch_size : int, default=256
         Mini-batch size. The z-scores are batch statistics, so batches under
-        ~96 are noisy (the note's limitation); ``statistics="running"``
+        ~96 are noisy (the note's limitation); ``window="running"``
         helps there.
     max_epochs : int, default=100
         Number of passes over the training data.
@@ -84,7 +83,7 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
         ``max_epochs`` reproduces the note, which anneals over all epochs.
     warmup_epochs : int, default=0
         Initial epochs without any masking.
-    statistic : {"residual", "loss", "target"}, default="residual"
+    zscore_of : {"residual", "loss", "target"}, default="residual"
         What is z-scored: the signed residual, observed minus predicted (the
         note's text), the squared error, or the target itself (the note's
         code listing).
@@ -95,9 +94,9 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
         which keeps protecting the model at 20-30% gross errors.
     tail : {"both", "lower", "upper"}, default="both"
         Which side of the residual distribution is masked.
-    statistics : {"batch", "running"}, default="batch"
-        Statistics of each batch (the note) or exponential running statistics
-        across batches (for small batches).
+    window : {"batch", "running"}, default="batch"
+        Where the statistics come from: each batch (the note), or exponential
+        running statistics across batches (for small batches).
     momentum : float, default=0.1
         Weight of the current batch in the running statistics.
     early_stopping : bool, default=False
@@ -183,7 +182,8 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
 
     _parameter_constraints: dict = {
         **ZErrorBase._parameter_constraints,
-        "statistic": [StrOptions({"residual", "loss", "target"})],
+        "sigma": [Interval(Real, 0, None, closed="neither")],
+        "zscore_of": [StrOptions(set(REGRESSION_VALUES))],
     }
 
     def __init__(
@@ -204,11 +204,11 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
         anneal="linear",
         anneal_epochs=None,
         warmup_epochs=0,
-        statistic="residual",
+        zscore_of="residual",
         center="mean",
         scale="std",
         tail="both",
-        statistics="batch",
+        window="batch",
         momentum=0.1,
         early_stopping=False,
         validation_fraction=0.1,
@@ -233,11 +233,11 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
         self.anneal = anneal
         self.anneal_epochs = anneal_epochs
         self.warmup_epochs = warmup_epochs
-        self.statistic = statistic
+        self.zscore_of = zscore_of
         self.center = center
         self.scale = scale
         self.tail = tail
-        self.statistics = statistics
+        self.window = window
         self.momentum = momentum
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
@@ -271,12 +271,8 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
             The fitted estimator.
         """
         X, y = self._validate_X_y(X, y, multi_output=True, y_numeric=True)
-        sample_weight = _check_sample_weight(sample_weight, X)
-        if np.ndim(self.sigma) != 0:
-            raise ValueError(
-                f"ZErrorRegressor needs a single sigma, got {self.sigma!r}."
-            )
-        sigma = self._check_sigma(1)
+        sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
+        sigma = float(self.sigma)
         y2d = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
         self._y_1d = np.ndim(y) == 1
         self.n_outputs_ = y2d.shape[1]
@@ -284,33 +280,15 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
             y2d, self.center, self.scale
         )
         y_scaled = (y2d - self.target_center_) / self.target_scale_
-        criterion = ZErrorMSELoss(
-            sigma=sigma,
-            statistic=self.statistic,
-            center=self.center,
-            scale=self.scale,
-            tail=self.tail,
-            statistics=self.statistics,
-            momentum=self.momentum,
-            reduction="none",
-            check_input=False,
-        )
+        criterion = self._make_criterion(self._criterion_options(sigma))
         X32 = as_float32(X)
         y32 = as_float32(y_scaled)
         self._train(X32, y32, sample_weight, self.n_outputs_, criterion, sigma)
         self._record_outliers(X32, y32, sigma)
         return self
 
-    def _ledger_values(self, outputs, y_scaled):
-        prediction = outputs.reshape(len(y_scaled), -1).double()
-        target = torch.from_numpy(y_scaled).double()
-        residual = target - prediction
-        values = {
-            "residual": residual,
-            "loss": residual**2,
-            "target": target,
-        }[self.statistic]
-        return values, None, 1
+    def _make_criterion(self, options):
+        return ZErrorMSELoss(zscore_of=self.zscore_of, **options)
 
     def predict(self, X):
         """Predict targets, in the original units of y.

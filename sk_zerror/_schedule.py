@@ -96,11 +96,10 @@ class SigmaScheduler(Callback):
 
     Notes
     -----
-    Each epoch, the history gets ``sigma`` (the threshold in force),
-    ``sigma_annealing`` (True while warm-up or annealing is still under way)
-    and ``masked_fraction`` (the fraction of training samples masked in
-    their batch). Reading the masked count costs one host sync per epoch,
-    not per batch.
+    Each epoch, the history gets ``sigma`` (the threshold in force) and
+    ``sigma_annealing`` (True while warm-up or annealing is still under way).
+    The estimators' nets also record ``masked_fraction``, the fraction of
+    training samples masked in their batch.
 
     Examples
     --------
@@ -137,34 +136,32 @@ class SigmaScheduler(Callback):
         self.warmup_epochs = warmup_epochs
         self.criterion = criterion
 
-    def _validate(self, net):
+    def _criterion(self, net):
         if self.schedule not in SCHEDULES:
             raise ValueError(
                 f"schedule must be one of {SCHEDULES}, got {self.schedule!r}."
             )
         if self.start is not None and not self.start > 0:
             raise ValueError(f"start must be > 0 or None, got {self.start!r}.")
-        target = np.asarray(self.target, dtype=float)
-        if target.ndim > 1 or not (target > 0).all():
-            raise ValueError(f"target must be > 0, got {self.target!r}.")
         criterion = getattr(net, self.criterion + "_", None)
         if not hasattr(criterion, "set_sigma"):
             raise TypeError(
                 f"SigmaScheduler needs a Z-Error criterion with set_sigma; "
                 f"net.{self.criterion}_ is {type(criterion).__name__}."
             )
-        return criterion, target
+        # The criterion validates sigma (> 0, its shape) where it is set.
+        criterion.set_sigma(self.target)
+        return criterion
 
     def on_train_begin(self, net, **kwargs):
-        self.criterion_, self.target_ = self._validate(net)
+        self.criterion_ = self._criterion(net)
+        self.target_ = np.asarray(self.target, dtype=float)
         self.anneal_epochs_ = (
             max(net.max_epochs - self.warmup_epochs, 0)
             if self.anneal_epochs is None
             else self.anneal_epochs
         )
         self.epoch_ = len(net.history) - 1
-        self.masked_ = None
-        self.seen_ = 0
 
     def _sigma(self, epoch):
         return sigma_at_epoch(
@@ -187,21 +184,6 @@ class SigmaScheduler(Callback):
             "sigma", self.sigma_.tolist() if np.ndim(self.sigma_) else self.sigma_
         )
         net.history.record("sigma_annealing", bool(annealing))
-        self.masked_ = None
-        self.seen_ = 0
-
-    def on_batch_end(self, net, batch=None, training=False, **kwargs):
-        mask = getattr(self.criterion_, "last_mask", None)
-        if not training or mask is None:
-            return
-        # Accumulate on the device; read once per epoch.
-        masked = (~mask).sum()
-        self.masked_ = masked if self.masked_ is None else self.masked_ + masked
-        self.seen_ += mask.numel()
-
-    def on_epoch_end(self, net, **kwargs):
-        if self.masked_ is not None and self.seen_:
-            net.history.record("masked_fraction", float(self.masked_) / self.seen_)
 
 
 class AnnealAwareEarlyStopping(EarlyStopping):
@@ -213,9 +195,17 @@ class AnnealAwareEarlyStopping(EarlyStopping):
     :class:`SigmaScheduler`.
     """
 
+    def on_train_begin(self, net, **kwargs):
+        super().on_train_begin(net, **kwargs)
+        self.waiting_ = False
+
     def on_epoch_end(self, net, **kwargs):
         if net.history[-1].get("sigma_annealing", False):
-            self.misses_ = 0
-            self.dynamic_threshold_ = np.inf if self.lower_is_better else -np.inf
+            self.waiting_ = True
             return
+        if self.waiting_:
+            # The first epoch at the final sigma starts the count afresh,
+            # exactly as at the start of training.
+            super().on_train_begin(net, **kwargs)
+            self.waiting_ = False
         super().on_epoch_end(net, **kwargs)

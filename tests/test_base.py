@@ -108,7 +108,7 @@ def test_running_statistics_with_small_batches(data):
     y = y.copy()
     y[:3] += 50
     reg = ZErrorRegressor(
-        statistics="running",
+        window="running",
         batch_size=8,
         max_epochs=20,
         random_state=0,

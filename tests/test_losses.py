@@ -55,7 +55,7 @@ def test_target_statistic_reproduces_the_note_listing(threshold, seed):
     targets = torch.randn(64, 1, generator=gen) * 3 + 1
     predictions = torch.randn(64, 1, generator=gen)
     expected = note_listing_target_mse(predictions, targets, threshold)
-    actual = ZErrorMSELoss(sigma=threshold, statistic="target")(predictions, targets)
+    actual = ZErrorMSELoss(sigma=threshold, zscore_of="target")(predictions, targets)
     assert_allclose(actual.item(), expected.item(), rtol=1e-5)
 
 
@@ -111,9 +111,9 @@ def make_loss(kind, **kwargs):
 
 
 @pytest.mark.parametrize("kind", ["mse", "bce", "ce"])
-@pytest.mark.parametrize("statistics", ["batch", "running"])
-def test_masked_samples_get_exactly_zero_gradient(kind, statistics):
-    loss, input, target = make_loss(kind, sigma=1.0, statistics=statistics)
+@pytest.mark.parametrize("window", ["batch", "running"])
+def test_masked_samples_get_exactly_zero_gradient(kind, window):
+    loss, input, target = make_loss(kind, sigma=1.0, window=window)
     input.requires_grad_(True)
     loss(input, target).backward()
     assert loss.last_mask.shape == (input.shape if kind != "ce" else target.shape)
@@ -226,18 +226,18 @@ def test_mse_multi_output_has_per_output_statistics():
     )
 
 
-@pytest.mark.parametrize("statistic", ["residual", "loss", "target"])
-def test_mse_statistic_chooses_what_is_zscored(statistic):
+@pytest.mark.parametrize("zscore_of", ["residual", "loss", "target"])
+def test_mse_zscore_of_chooses_what_is_zscored(zscore_of):
     target = torch.tensor([0.0, 0.0, 0.0, 0.0, 0.0, 10.0])
     prediction = torch.tensor([0.1, -0.1, 0.2, -0.2, 0.0, 10.0])
-    loss = ZErrorMSELoss(sigma=1.5, statistic=statistic)
+    loss = ZErrorMSELoss(sigma=1.5, zscore_of=zscore_of)
     loss(prediction, target)
     expected = {
         # the last row is predicted exactly: a residual inlier but a target outlier
         "residual": [True] * 6,
         "loss": [True] * 6,
         "target": [True] * 5 + [False],
-    }[statistic]
+    }[zscore_of]
     assert loss.last_mask.tolist() == expected
 
 
@@ -290,7 +290,7 @@ def test_infinite_sigma_masks_only_non_finite_values():
 
 
 def test_running_statistics_are_exponential_averages():
-    loss = ZErrorMSELoss(statistics="running", momentum=0.25, statistic="target")
+    loss = ZErrorMSELoss(window="running", momentum=0.25, zscore_of="target")
     first, second = torch.tensor([0.0, 2.0, 4.0]), torch.tensor([10.0, 12.0, 14.0])
     loss(first, first)
     assert_allclose(loss.running_center.item(), 2.0)
@@ -307,7 +307,7 @@ def test_running_statistics_are_exponential_averages():
 
 
 def test_running_statistics_keep_absent_classes():
-    loss = ZErrorCrossEntropyLoss(statistics="running", momentum=0.5)
+    loss = ZErrorCrossEntropyLoss(window="running", momentum=0.5)
     logits = torch.tensor([[2.0, 0.0], [3.0, 0.0], [0.0, 1.0], [0.0, 3.0]])
     loss(logits, torch.tensor([0, 0, 1, 1]))
     before = loss.running_center.clone()
@@ -318,7 +318,7 @@ def test_running_statistics_keep_absent_classes():
 
 def test_momentum_one_running_statistics_equal_batch_statistics():
     loss_b, input, target = make_loss("ce", sigma=1.0)
-    loss_r = ZErrorCrossEntropyLoss(sigma=1.0, statistics="running", momentum=1.0)
+    loss_r = ZErrorCrossEntropyLoss(sigma=1.0, window="running", momentum=1.0)
     assert_allclose(loss_r(input, target).item(), loss_b(input, target).item())
 
 
@@ -347,7 +347,7 @@ def test_skorch_infers_the_prediction_nonlinearity():
 def test_losses_survive_pickling():
     import pickle
 
-    loss = ZErrorCrossEntropyLoss(sigma=[1.0, 2.0], statistics="running")
+    loss = ZErrorCrossEntropyLoss(sigma=[1.0, 2.0], window="running")
     loss(torch.randn(8, 2), torch.tensor([0, 1] * 4))
     clone = pickle.loads(pickle.dumps(loss))
     assert torch.equal(clone.sigma, loss.sigma)
@@ -434,15 +434,15 @@ def test_bad_forward_input_raises_a_clear_error(factory, input, target, error, m
         (ZErrorMSELoss, dict(sigma=-2.0), ValueError, "sigma must be > 0"),
         (
             ZErrorMSELoss,
-            dict(statistic="error"),
+            dict(zscore_of="error"),
             ValueError,
-            "statistic must be one of",
+            "zscore_of must be one of",
         ),
         (
             ZErrorMSELoss,
-            dict(statistics="global"),
+            dict(window="global"),
             ValueError,
-            "statistics must be one of",
+            "window must be one of",
         ),
         (ZErrorMSELoss, dict(reduction="avg"), ValueError, "reduction must be one of"),
         (

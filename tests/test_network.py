@@ -10,6 +10,7 @@ from sk_zerror._network import (
     ROW,
     WEIGHT,
     BatchDataset,
+    OutlierLedger,
     ZErrorNet,
     collate_batch,
     make_mlp,
@@ -24,20 +25,23 @@ def test_make_mlp_layers():
     assert [type(x).__name__ for x in make_mlp(5, 1, [], "relu", 0.0)] == ["Linear"]
 
 
-def make_net(**kwargs):
+def make_net(n_rows=8, max_epochs=1, **kwargs):
     net = ZErrorNet(
         torch.nn.Linear(2, 1),
-        criterion=ZErrorMSELoss(sigma=1.0, reduction="none"),
-        max_epochs=1,
+        criterion=ZErrorMSELoss(sigma=1.0),
+        max_epochs=max_epochs,
         batch_size=8,
         train_split=None,
         verbose=0,
+        callbacks=[("ledger", OutlierLedger(n_rows))],
+        dataset=BatchDataset,
+        iterator_train__collate_fn=collate_batch,
         **kwargs,
     )
-    return net.initialize().initialize_ledger(8)
+    return net.initialize()
 
 
-def test_get_loss_is_the_weighted_masked_mean_and_fills_the_ledger():
+def test_get_loss_is_the_weighted_masked_mean():
     net = make_net()
     y_pred = torch.tensor([[0.0]] * 7 + [[50.0]])
     y_true = torch.zeros(8, 1)
@@ -47,10 +51,33 @@ def test_get_loss_is_the_weighted_masked_mean_and_fills_the_ledger():
     loss = net.get_loss(y_pred, y_true, X=X, training=True)
     squared = (y_pred[:7, 0] ** 2) * weight[:7]
     assert_allclose(loss.item(), (squared.sum() / weight[:7].sum()).item(), rtol=1e-6)
-    assert net.ledger_seen_.tolist() == [1.0] * 8
-    assert net.ledger_masked_.tolist() == [0.0] * 7 + [1.0]
-    net.get_loss(y_pred, y_true, X=X, training=False)
-    assert net.ledger_seen_.sum().item() == 8
+    output = net.evaluate_loss(y_pred, y_true, X=X)
+    assert output.mask[:, 0].tolist() == [True] * 7 + [False]
+    assert_allclose(output.count.item(), weight[:7].sum().item())
+
+
+def ledger_data():
+    X = np.zeros((8, 2), dtype=np.float32)
+    y = np.zeros((8, 1), dtype=np.float32)
+    y[7] = 50.0
+    y[:7, 0] = np.arange(7) * 0.1
+    return {"X": X, ROW: np.arange(8)}, y
+
+
+def test_the_ledger_counts_each_training_batch_and_resets_on_fit():
+    net = make_net(max_epochs=3)
+    X, y = ledger_data()
+    net.fit(X, y)
+    ledger = dict(net.callbacks_)["ledger"]
+    assert ledger.seen_.tolist() == [3.0] * 8
+    assert ledger.masked_.tolist() == [0.0] * 7 + [3.0]
+    assert_allclose(net.history[:, "masked_fraction"], [1 / 8] * 3)
+    # partial_fit goes on counting; fit starts a new training run from zero.
+    net.partial_fit(X, y)
+    assert ledger.seen_.tolist() == [6.0] * 8
+    net.fit(X, y)
+    assert ledger.seen_.tolist() == [3.0] * 8
+    assert ledger.masked_.tolist() == [0.0] * 7 + [3.0]
 
 
 def test_infer_feeds_only_the_features_to_the_module():

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
 from sk_zerror import zscore_mask
-from sk_zerror._zscore import MAD_TO_STD, group_sums, statistics_from_sums
+from sk_zerror._zscore import MAD_TO_STD, _from_moments, _moments
 
 
 def naive_mask(values, groups, sigma, center="mean", scale="std", tail="both"):
@@ -30,10 +30,11 @@ def naive_mask(values, groups, sigma, center="mean", scale="std", tail="both"):
                 c = f.mean() if len(f) else 0.0
             else:
                 c = np.median(f) if len(f) else 0.0
-            if scale == "std":
-                s = np.sqrt(((f - c) ** 2).sum() / max(len(f) - 1, 1))
-            else:
-                s = np.median(np.abs(f - c)) * MAD_TO_STD if len(f) else 0.0
+            s = np.sqrt(((f - c) ** 2).sum() / max(len(f) - 1, 1))
+            if scale == "mad" and len(f):
+                # A zero MAD falls back to the standard deviation.
+                mad = np.median(np.abs(f - c)) * MAD_TO_STD
+                s = mad if mad > 0 else s
             degenerate = len(f) < 2 or not s > 4 * np.finfo(np.float64).eps * abs(c)
             zz = np.zeros(len(v)) if degenerate else (v - c) / s
             zz = np.where(finite, zz, v)
@@ -238,14 +239,14 @@ def test_multi_output_columns_have_their_own_statistics():
     assert_array_equal(mask[:, 1].numpy(), [False, True, True, True, True])
 
 
-def test_group_sums_reduce_to_the_mean_and_std():
+def test_group_moments_reduce_to_the_mean_and_std():
     values = torch.randn(50, 2, dtype=torch.float64)
     groups = torch.randint(0, 3, (50,))
     # Sums of two halves add up: what an all-reduce across processes does.
-    sums = group_sums(values[:20], groups[:20], 3) + group_sums(
-        values[20:], groups[20:], 3
+    sums = _moments(values[:20], None, groups[:20], 3) + _moments(
+        values[20:], None, groups[20:], 3
     )
-    stats = statistics_from_sums(sums)
+    stats = _from_moments(sums)
     for g in range(3):
         rows = values[groups == g]
         assert_allclose(stats.center[g].numpy(), rows.mean(0).numpy(), rtol=1e-10)
@@ -331,3 +332,82 @@ def test_bad_input_raises_a_clear_error(kwargs, error, match):
     values = kwargs.pop("values")
     with pytest.raises(error, match=match):
         zscore_mask(values, **kwargs)
+
+
+@st.composite
+def weighted_batches(draw):
+    values, groups, n_groups = draw(grouped_batches())
+    weights = np.array(
+        draw(st.lists(st.integers(0, 3), min_size=len(groups), max_size=len(groups))),
+        dtype=np.int64,
+    )
+    return values, groups, n_groups, weights
+
+
+@settings(max_examples=60, deadline=None)
+@given(weighted_batches(), options)
+def test_a_row_of_weight_k_counts_as_k_rows(batch, opts):
+    values, groups, n_groups, weights = batch
+    weighted, z = zscore_mask(
+        torch.from_numpy(values),
+        torch.from_numpy(groups),
+        n_groups=n_groups,
+        weights=torch.from_numpy(weights).double(),
+        return_scores=True,
+        **opts,
+    )
+    repeat = torch.from_numpy(np.repeat(np.arange(len(groups)), weights))
+    duplicated, z_dup = zscore_mask(
+        torch.from_numpy(values)[repeat],
+        torch.from_numpy(groups)[repeat],
+        n_groups=n_groups,
+        return_scores=True,
+        **opts,
+    )
+    # Every repeated row is masked and scored as the weighted row it repeats.
+    assert_array_equal(weighted[repeat].numpy(), duplicated.numpy())
+    assert_allclose(z[repeat].numpy(), z_dup.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_weight_two_equals_the_row_duplicated():
+    values = torch.tensor([0.1, -0.3, 0.2, 0.0, 2.6, -0.1, 0.25])
+    weights = torch.tensor([1.0, 1.0, 1.0, 1.0, 2.0, 1.0, 1.0])
+    duplicated = torch.cat([values, values[4:5]])
+    for center, scale in [("mean", "std"), ("median", "mad")]:
+        mask_w, z_w = zscore_mask(
+            values,
+            sigma=1.5,
+            center=center,
+            scale=scale,
+            weights=weights,
+            return_scores=True,
+        )
+        mask_d, z_d = zscore_mask(
+            duplicated, sigma=1.5, center=center, scale=scale, return_scores=True
+        )
+        assert_array_equal(mask_w.numpy(), mask_d[:7].numpy())
+        assert_allclose(z_w.numpy(), z_d[:7].numpy(), rtol=1e-6)
+    # Unweighted, the same row is an inlier of the mean/std batch at 1.5 sigma
+    # only when its duplicate inflates the spread: the weight matters.
+    assert not torch.equal(
+        zscore_mask(values, sigma=1.5, return_scores=True)[1],
+        zscore_mask(values, sigma=1.5, weights=weights, return_scores=True)[1],
+    )
+
+
+def test_zero_mad_falls_back_to_the_standard_deviation():
+    # More than half tied: the MAD is 0, the spread is the std about the median.
+    values = torch.tensor([1.0, 1.0, 1.0, 1.0, 1.0, 1.2, 0.8, 9.0])
+    mask, z = zscore_mask(
+        values, center="median", scale="mad", sigma=2.0, return_scores=True
+    )
+    std = math.sqrt(((values - 1.0) ** 2).sum().item() / 7)
+    assert_allclose(z.numpy(), ((values - 1.0) / std).numpy(), rtol=1e-6)
+    assert_array_equal(mask.numpy(), [True] * 7 + [False])
+
+
+def test_negative_weights_are_refused():
+    with pytest.raises(ValueError, match="weights must be finite and >= 0"):
+        zscore_mask(torch.zeros(3), weights=torch.tensor([1.0, -1.0, 1.0]))
+    with pytest.raises(ValueError, match=r"weights must have shape \(3,\)"):
+        zscore_mask(torch.zeros(3), weights=torch.ones(4))
