@@ -1,7 +1,18 @@
-"""Data audit: fit a robust Z-Error model to a table and list suspicious rows."""
+"""Data audit: fit a robust Z-Error model to a table and list suspicious rows.
 
+Two steps, so that every check on the input runs before the first epoch:
+:func:`prepare_audit` reads the table's columns, the target and the settings
+and raises :class:`AuditError` with one clear line for anything it cannot
+use; :func:`fit_audit` trains and flags. The flags come from
+:func:`~sk_zerror.find_outliers` (regression residuals) and
+:func:`~sk_zerror.find_label_outliers` (labels), on the model's predictions
+for the rows it was trained on.
+"""
+
+import math
 import re
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,42 +23,41 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from skorch.callbacks import Callback
 
+from ._base import resolve_device
 from ._classifier import ZErrorClassifier
+from ._outliers import find_label_outliers, find_outliers
 from ._regressor import ZErrorRegressor
 
 # Column names that identify a row rather than describe it.
 ID_PATTERN = re.compile(r"^(id|identifier|key|index|name)$|(^|[_\s])id$", re.IGNORECASE)
 MAX_CATEGORIES = 50
 MAX_CLASS_LEVELS = 10
+# A text column is read as numbers when at least this share of its filled
+# cells are numbers; the others are reported as unreadable.
+NUMERIC_SHARE = 0.9
+# A text column is read as dates when this share of its filled cells look like
+# dates (digits separated by -, / or .) and parse as such.
+DATE_PATTERN = re.compile(r"^\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T].*)?$")
+MIN_ROWS = 10
+SMALL_TABLE = 100
+SMALL_CLASS = 5
+# Training length: about this many optimiser steps, within these epochs.
+TARGET_STEPS = 3000
+EPOCH_RANGE = (20, 150)
+# Batch size by table size: larger tables take larger batches, fewer steps.
+BATCH_SIZES = ((20_000, 256), (60_000, 512), (math.inf, 1024))
+# sigma of the masking during training when the flags use the automatic cut.
+TRAINING_SIGMA = 2.0
+# The flag rule of "--sigma auto" for each task.
+AUTO_SIGMA = {"regression": "fdr", "classification": "auto"}
+# Seconds between two progress lines when stderr is not a terminal.
+PROGRESS_SECONDS = 5.0
+# Rows listed by number in a note before "...".
+LISTED_ROWS = 20
 
 
 class AuditError(ValueError):
     """A problem with the user's input: reported with exit code 2."""
-
-
-@dataclass
-class AuditResult:
-    """What an audit found, ready to be written out."""
-
-    task: str
-    model: Pipeline
-    table: object  # pandas DataFrame of every audited row, most severe first
-    n_rows: int
-    used_columns: list
-    id_columns: list
-    notes: list = field(default_factory=list)
-    sigma: float = 2.0
-    epochs: int = 100
-    features: object = None  # the feature columns of the audited rows
-    labels: object = None  # their targets
-
-    @property
-    def flagged(self):
-        return self.table[self.table["flagged"]]
-
-    @property
-    def estimator(self):
-        return self.model.steps[-1][1]
 
 
 def _pandas():
@@ -60,6 +70,12 @@ def _pandas():
     return pd
 
 
+def _rows_text(rows):
+    rows = list(rows)
+    shown = ", ".join(map(str, rows[:LISTED_ROWS]))
+    return shown + (" ..." if len(rows) > LISTED_ROWS else "")
+
+
 def load_table(path):
     """Read a CSV or Parquet file; AuditError with a clear message otherwise."""
     pd = _pandas()
@@ -69,18 +85,106 @@ def load_table(path):
     if path.is_dir():
         raise AuditError(f"{path} is a folder, not a data file")
     suffix = path.suffix.lower()
+    if suffix not in (".parquet", ".pq", ".csv", ".txt", ".tsv", ""):
+        raise AuditError(
+            f"unsupported file type {suffix!r} for {path}: use .csv or .parquet"
+        )
+    if path.stat().st_size == 0:
+        raise AuditError(f"the file {path} is empty")
     try:
         if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-        if suffix in (".csv", ".txt", ".tsv", ""):
-            return pd.read_csv(path, sep=None, engine="python")
+            table = pd.read_parquet(path)
+        else:
+            text = path.read_text(encoding="utf-8-sig", errors="replace")
+            if not text.strip():
+                raise AuditError(f"the file {path} is empty (only blank lines)")
+            table = pd.read_csv(path, sep=None, engine="python")
+    except AuditError:
+        raise
     except ImportError as exc:
         raise AuditError(f"cannot read {path}: {exc}") from None
     except Exception as exc:  # the readers raise many kinds of errors
-        raise AuditError(f"cannot read {path} as {suffix or 'CSV'}: {exc}") from None
-    raise AuditError(
-        f"unsupported file type {suffix!r} for {path}: use .csv or .parquet"
-    )
+        message = " ".join(str(exc).split())
+        raise AuditError(
+            f"cannot read {path} as {suffix.lstrip('.') or 'CSV'}: {message}"
+        ) from None
+    if len(table) == 0:
+        raise AuditError(
+            f"the file {path} has a header ({len(table.columns)} columns) but "
+            "no data rows"
+        )
+    return table
+
+
+def _is_text(series):
+    pd = _pandas()
+    return pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series)
+
+
+def read_numbers(series):
+    """``series`` as floats when it holds numbers, with its unreadable cells.
+
+    Returns ``(values, unreadable)``, where ``unreadable`` marks filled cells
+    that are not numbers, or ``None`` when the column is not numeric (fewer
+    than ``NUMERIC_SHARE`` of its filled cells are numbers).
+    """
+    pd = _pandas()
+    if pd.api.types.is_bool_dtype(series):
+        return None
+    if pd.api.types.is_numeric_dtype(series):
+        return series.astype(float), np.zeros(len(series), dtype=bool)
+    if not _is_text(series):
+        return None
+    text = series.astype(object).where(series.notna(), None)
+    filled = np.array([v is not None and str(v).strip() != "" for v in text])
+    values = pd.to_numeric(
+        pd.Series([str(v).strip() if v is not None else None for v in text]),
+        errors="coerce",
+    ).to_numpy(dtype=float)
+    readable = ~np.isnan(values)
+    if not filled.any() or readable[filled].mean() < NUMERIC_SHARE:
+        return None
+    return pd.Series(values, index=series.index), filled & ~readable
+
+
+def read_dates(series):
+    """``series`` as datetimes when it holds dates, else None."""
+    pd = _pandas()
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return series
+    if not _is_text(series):
+        return None
+    filled = series.dropna().astype(str)
+    if filled.empty or filled.str.match(DATE_PATTERN).mean() < NUMERIC_SHARE:
+        return None
+    dates = pd.to_datetime(series, errors="coerce", format="mixed")
+    if dates.notna().sum() < NUMERIC_SHARE * len(filled):
+        return None
+    return dates
+
+
+def date_features(name, dates):
+    """Numbers a network can use from a date column: time, season, weekday.
+
+    Constant ones (a column of 1 January dates has no season) are left out.
+    """
+    pd = _pandas()
+    dates = pd.to_datetime(dates)
+    if getattr(dates.dt, "tz", None) is not None:
+        dates = dates.dt.tz_convert(None)
+    year = dates.dt.year + (dates.dt.day_of_year - 1) / 365.25
+    angle = 2 * np.pi * (dates.dt.day_of_year - 1) / 365.25
+    derived = {
+        f"{name}_time": year,
+        f"{name}_season_sin": np.sin(angle),
+        f"{name}_season_cos": np.cos(angle),
+        f"{name}_weekday": dates.dt.day_of_week.astype(float),
+    }
+    return {
+        key: value.astype(float)
+        for key, value in derived.items()
+        if value.nunique(dropna=True) > 1
+    }
 
 
 def infer_task(y):
@@ -96,114 +200,228 @@ def infer_task(y):
 
 
 def split_columns(frame, target):
-    """Numeric, categorical and id columns; skipped columns with reasons."""
+    """Feature frame and the column roles, with notes on what was changed.
+
+    Returns ``features`` (numeric columns as floats, dates expanded to
+    numbers, categories as text), the numeric and categorical feature names,
+    the id columns and the notes.
+    """
     pd = _pandas()
     numeric, categorical, ids, notes = [], [], [], []
+    features = {}
     for column in frame.columns:
         if column == target:
             continue
         series = frame[column]
+        label = repr(str(column))
         if ID_PATTERN.search(str(column)):
             ids.append(column)
-        elif pd.api.types.is_bool_dtype(series):
-            categorical.append(column)
-        elif pd.api.types.is_numeric_dtype(series):
-            if series.notna().any():
-                numeric.append(column)
-            else:
-                notes.append(f"column {column!r} is empty and was not used")
+            continue
+        if series.notna().sum() == 0:
+            notes.append(f"column {label} is empty and was not used")
+            continue
+        dates = read_dates(series)
+        if dates is not None:
+            derived = date_features(str(column), dates)
+            features.update(derived)
+            numeric += list(derived)
+            notes.append(
+                f"date column {label} became the features "
+                + (", ".join(derived) or "(none: every date is the same)")
+            )
+            continue
+        numbers = None if pd.api.types.is_bool_dtype(series) else read_numbers(series)
+        if numbers is not None:
+            values, unreadable = numbers
+            finite = np.isfinite(values.to_numpy()) | values.isna().to_numpy()
+            if unreadable.any() or not finite.all():
+                bad = np.flatnonzero(unreadable | ~finite)
+                notes.append(
+                    f"column {label}: {len(bad)} cell(s) that are not finite "
+                    f"numbers were treated as missing: rows {_rows_text(bad)}"
+                )
+                values = values.where(np.isfinite(values))
+            features[str(column)] = values
+            numeric.append(str(column))
         elif series.nunique(dropna=True) <= MAX_CATEGORIES:
-            categorical.append(column)
+            text = series.astype(object).where(series.notna(), "(missing)")
+            features[str(column)] = text.astype(str)
+            categorical.append(str(column))
         else:
             notes.append(
-                f"column {column!r} has {series.nunique()} distinct text values "
+                f"column {label} has {series.nunique()} distinct text values "
                 f"(more than {MAX_CATEGORIES}) and was not used"
             )
-    return numeric, categorical, ids, notes
+    return pd.DataFrame(features, index=frame.index), numeric, categorical, ids, notes
 
 
-class EpochProgress(Callback):
-    """A progress bar over epochs on stderr (tqdm when installed)."""
+def skewed_positive(y):
+    """Whether a non-negative target is right-skewed enough to model as log(1+y).
 
-    def __init__(self, total, stream=None):
-        self.total = total
-        self.stream = stream
+    Kelly's skewness, from the 10%, 50% and 90% quantiles, is used: the gross
+    errors being looked for barely move it, unlike the moment skewness. The log
+    is taken when it brings the skewness closer to zero.
+    """
+    if np.min(y) < 0:
+        return False
 
-    def on_train_begin(self, net, **kwargs):
-        try:
-            from tqdm.auto import tqdm
-        except ImportError:  # pragma: no cover - depends on the install
-            self.bar_ = None
-            return
-        self.bar_ = tqdm(
-            total=self.total,
-            desc="training",
-            unit="epoch",
-            file=self.stream or sys.stderr,
-            leave=False,
-            disable=None,
+    def kelly(v):
+        q10, q50, q90 = np.quantile(v, [0.1, 0.5, 0.9])
+        return 0.0 if q90 == q10 else (q90 + q10 - 2 * q50) / (q90 - q10)
+
+    raw, logged = kelly(y), kelly(np.log1p(y))
+    return raw > 0.2 and abs(logged) < abs(raw)
+
+
+@dataclass
+class AuditPlan:
+    """A validated audit, ready to train."""
+
+    task: str
+    target: str
+    frame_rows: int
+    kept: np.ndarray  # bool per input row: audited
+    y: np.ndarray  # targets of the audited rows (labels or floats)
+    features: object  # pandas DataFrame of the audited rows' features
+    numeric: list
+    categorical: list
+    ids: list
+    id_values: object  # pandas DataFrame of the id columns, audited rows
+    left_out: object  # pandas DataFrame: row, reason, value
+    notes: list
+    warnings: list
+    sigma: object  # "auto" or a number
+    epochs: int
+    batch_size: int
+    device: str
+    log_target: bool = False
+
+
+@dataclass
+class AuditResult:
+    """What an audit found, ready to be written out."""
+
+    task: str
+    target: str
+    model: object  # fitted sklearn Pipeline
+    table: object  # pandas DataFrame of every audited row, most severe first
+    n_rows: int
+    used_columns: list
+    id_columns: list
+    left_out: object
+    rule: str
+    notes: list = field(default_factory=list)
+    sigma: object = "auto"
+    epochs: int = 0
+    batch_size: int = 0
+    device: str = "cpu"
+    features: object = None  # the feature columns of the audited rows
+    labels: object = None  # their targets
+    outliers: object = None  # the OutlierResult behind the flags
+
+    @property
+    def flagged(self):
+        return self.table[self.table["flagged"]]
+
+    @property
+    def shown_flagged(self):
+        """The flagged rows without the (constant) ``flagged`` column."""
+        return self.flagged.drop(columns="flagged")
+
+    @property
+    def estimator(self):
+        return self.model.steps[-1][1]
+
+
+def _target_values(frame, target, task):
+    """The target as numbers or labels, and why each unusable row is left out."""
+    pd = _pandas()
+    y = frame[target]
+    label = repr(str(target))
+    missing = y.isna().to_numpy()
+    if missing.all():
+        raise AuditError(
+            f"all {len(y)} values of target column {label} are missing; nothing "
+            "to audit: choose another --target"
         )
-
-    def on_epoch_end(self, net, **kwargs):
-        if self.bar_ is not None:
-            row = net.history[-1]
-            self.bar_.set_postfix(
-                sigma=f"{row.get('sigma', float('nan')):.2f}",
-                masked=f"{row.get('masked_fraction', 0.0):.1%}",
+    reasons = np.where(missing, "missing target", "")
+    numbers = None if pd.api.types.is_bool_dtype(y) else read_numbers(y)
+    if task == "classification" and _is_text(y):
+        numbers = None  # text labels stay labels, even "1", "2", "3"
+    if numbers is None:
+        if task == "regression":
+            raise AuditError(
+                f"target column {label} is not numeric (e.g. "
+                f"{y.dropna().iloc[0]!r}); use --task classification or --task auto"
             )
-            self.bar_.update(1)
-
-    def on_train_end(self, net, **kwargs):
-        if self.bar_ is not None:
-            self.bar_.close()
-
-
-def build_model(task, numeric, categorical, *, sigma, epochs, seed, progress):
-    """Standardised features and the robust Z-Error estimator."""
-    features = ColumnTransformer(
-        [
-            (
-                "numeric",
-                make_pipeline(SimpleImputer(strategy="median"), StandardScaler()),
-                numeric,
-            ),
-            (
-                "categorical",
-                OneHotEncoder(handle_unknown="ignore", sparse_output=False),
-                categorical,
-            ),
-        ]
-    )
-    options = dict(
-        sigma=sigma,
-        center="median",
-        scale="mad",
-        max_epochs=epochs,
-        batch_size=256,
-        # A small, regularised network: an audit must not fit the errors it
-        # should find. On the demo this lifts precision from 0.24 to 0.67-0.87
-        # at the same recall (0.8), against a (64, 64) network with 1e-4 decay.
-        hidden_layer_sizes=(32,),
-        lr=1e-3,
-        weight_decay=1e-2,
-        random_state=seed,
-        callbacks=[EpochProgress(epochs)] if progress else None,
-    )
-    estimator = (
-        ZErrorRegressor(**options)
-        if task == "regression"
-        else ZErrorClassifier(**options)
-    )
-    return Pipeline([("features", features), ("model", estimator)])
+        return y, reasons
+    values, unreadable = numbers
+    values = values.to_numpy()
+    reasons = np.where(unreadable, "target that is not a number", reasons)
+    reasons = np.where(np.isinf(values), "non-finite target", reasons)
+    return pd.Series(np.where(reasons == "", values, np.nan), index=y.index), reasons
 
 
-def audit_frame(
-    frame, target, *, task="auto", sigma=2.0, epochs=100, seed=0, progress=False
+def _check_classes(y, target):
+    label = repr(str(target))
+    pd = _pandas()
+    counts = y.value_counts()
+    if pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(y):
+        values = y.to_numpy(dtype=float)
+        integer = np.all(values == np.round(values))
+        if not integer or len(counts) > MAX_CATEGORIES:
+            raise AuditError(
+                f"target column {label} looks continuous ({len(counts)} distinct "
+                f"{'numbers' if integer else 'non-integer numbers'}) and cannot be "
+                "audited as class labels; use --task regression or --task auto"
+            )
+    elif len(counts) > MAX_CATEGORIES and (counts < SMALL_CLASS).mean() > 0.5:
+        raise AuditError(
+            f"target column {label} has {len(counts)} distinct values, most of "
+            f"them in fewer than {SMALL_CLASS} rows: these are not class labels"
+        )
+    small = counts[counts < SMALL_CLASS]
+    warnings = []
+    if len(small):
+        warnings.append(
+            f"class(es) {', '.join(repr(str(c)) for c in small.index[:10])} have "
+            f"fewer than {SMALL_CLASS} rows; their labels cannot be checked "
+            "against a class distribution and are rarely flagged"
+        )
+    return warnings
+
+
+def _check_device(device):
+    try:
+        return resolve_device(device)
+    except ValueError as exc:
+        raise AuditError(f"--device {device}: {exc}") from None
+
+
+def default_batch_size(n_rows):
+    return next(size for limit, size in BATCH_SIZES if n_rows <= limit)
+
+
+def default_epochs(n_rows, batch_size):
+    steps_per_epoch = math.ceil(n_rows / batch_size)
+    low, high = EPOCH_RANGE
+    return int(np.clip(math.ceil(TARGET_STEPS / steps_per_epoch), low, high))
+
+
+def prepare_audit(
+    frame,
+    target,
+    *,
+    task="auto",
+    sigma="auto",
+    epochs=None,
+    batch_size=None,
+    device="cpu",
 ):
-    """Fit the robust model to ``frame`` and rank its rows by severity.
+    """Check the table and the settings; everything that can fail before training.
 
-    Returns an :class:`AuditResult`; raises :class:`AuditError` for input the
-    audit cannot use.
+    Returns an :class:`AuditPlan`; raises :class:`AuditError` with one line
+    that names the problem for input the audit cannot use.
     """
     pd = _pandas()
     if target not in frame.columns:
@@ -211,75 +429,292 @@ def audit_frame(
             f"target column {target!r} not found; columns are: "
             + ", ".join(map(str, frame.columns))
         )
-    notes = []
-    y_all = frame[target]
-    missing = y_all.isna().to_numpy()
-    if missing.any():
-        rows = np.flatnonzero(missing)
-        shown = ", ".join(map(str, rows[:20])) + (" ..." if len(rows) > 20 else "")
+    if isinstance(sigma, str) and sigma != "auto":
+        raise AuditError(f"--sigma must be 'auto' or a number > 0, got {sigma!r}")
+    if not isinstance(sigma, str) and not (np.isfinite(sigma) and sigma > 0):
+        raise AuditError(f"--sigma must be a finite number > 0, got {sigma}")
+    device = _check_device(device)
+    notes, warnings = [], []
+    y, reasons = _target_values(frame, target, task)
+    kept = reasons == ""
+    label = repr(str(target))
+    left_out = pd.DataFrame(
+        {
+            "row": np.flatnonzero(~kept),
+            "reason": reasons[~kept],
+            target: frame[target].to_numpy()[~kept],
+        }
+    )
+    for reason in np.unique(reasons[~kept]):
+        rows = np.flatnonzero(reasons == reason)
         notes.append(
-            f"{len(rows)} row(s) have no target and were left out of training: "
-            f"rows {shown}"
+            f"{len(rows)} row(s) with a {reason} were left out of training: "
+            f"rows {_rows_text(rows)}"
         )
-    kept = frame.loc[~missing]
-    y = kept[target]
+    y = y[kept]
+    if len(y) < MIN_ROWS:
+        raise AuditError(
+            f"only {len(y)} row(s) have a usable target in column {label}; an "
+            f"audit needs at least {MIN_ROWS}, and a few hundred for flags to mean "
+            "much"
+        )
     if y.nunique() < 2:
         raise AuditError(
-            f"target column {target!r} has {y.nunique()} distinct value(s) in "
+            f"target column {label} has {y.nunique()} distinct value(s) in "
             f"{len(y)} row(s); an audit needs at least two"
         )
     task = infer_task(y) if task == "auto" else task
-    numeric, categorical, ids, column_notes = split_columns(frame, target)
+    if task == "regression" and y.nunique() <= 2:
+        shown = ", ".join(f"{v:g}" for v in sorted(y.unique()))
+        raise AuditError(
+            f"target column {label} has only {y.nunique()} distinct values "
+            f"({shown}): these are class labels, and a regression audit would "
+            "flag one class as errors; use --task classification or --task auto"
+        )
+    if task == "classification":
+        warnings += _check_classes(y, target)
+    if len(y) < SMALL_TABLE:
+        warnings.append(
+            f"only {len(y)} rows: the robust centre and spread of so few rows "
+            "are rough, so read the flags as hints to check, not verdicts"
+        )
+    features, numeric, categorical, ids, column_notes = split_columns(frame, target)
     notes += column_notes
     if not numeric and not categorical:
         raise AuditError(
             "no usable feature column: every column other than the target is "
             "an id, empty, or free text"
         )
-    if task == "regression" and not pd.api.types.is_numeric_dtype(y):
-        raise AuditError(
-            f"target column {target!r} is not numeric; use --task classification"
-        )
-    model = build_model(
-        task,
-        numeric,
-        categorical,
+    values = y.to_numpy()
+    log_target = False
+    if task == "regression":
+        values = values.astype(float)
+        log_target = skewed_positive(values)
+        if log_target:
+            notes.append(
+                f"the target is non-negative and right-skewed, so it was modelled "
+                f"as log(1 + {target}), where its noise is closer to symmetric; "
+                "the z-scores are those of the log residuals"
+            )
+    elif pd.api.types.is_bool_dtype(y) or _is_text(y):
+        values = y.astype(str).to_numpy()
+    n = len(values)
+    batch_size = batch_size or default_batch_size(n)
+    epochs = epochs or default_epochs(n, batch_size)
+    return AuditPlan(
+        task=task,
+        target=target,
+        frame_rows=len(frame),
+        kept=kept,
+        y=values,
+        features=features.loc[kept].reset_index(drop=True),
+        numeric=numeric,
+        categorical=categorical,
+        ids=ids,
+        id_values=frame.loc[kept, ids].reset_index(drop=True),
+        left_out=left_out,
+        notes=notes,
+        warnings=warnings,
         sigma=sigma,
         epochs=epochs,
-        seed=seed,
-        progress=progress,
+        batch_size=batch_size,
+        device=device,
+        log_target=log_target,
     )
-    features = kept[numeric + categorical]
-    model.fit(features, y.to_numpy())
+
+
+class EpochProgress(Callback):
+    """Progress over epochs on stderr: a bar on a terminal, else lines.
+
+    Off a terminal (a pipe, a log file) a plain line is printed every
+    ``interval`` seconds, and one at the end.
+    """
+
+    def __init__(self, total, stream=None, interval=PROGRESS_SECONDS):
+        self.total = total
+        self.stream = stream
+        self.interval = interval
+
+    def on_train_begin(self, net, **kwargs):
+        self.stream_ = self.stream or sys.stderr
+        self.start_ = self.last_ = time.monotonic()
+        self.epoch_ = 0
+        self.bar_ = None
+        if getattr(self.stream_, "isatty", lambda: False)():
+            try:
+                from tqdm.auto import tqdm
+            except ImportError:  # pragma: no cover - depends on the install
+                return
+            self.bar_ = tqdm(
+                total=self.total,
+                desc="training",
+                unit="epoch",
+                file=self.stream_,
+                leave=False,
+            )
+
+    def _line(self, row):
+        elapsed = time.monotonic() - self.start_
+        return (
+            f"training: epoch {self.epoch_}/{self.total}, sigma "
+            f"{row.get('sigma', float('nan')):.2f}, masked "
+            f"{row.get('masked_fraction', 0.0):.1%}, {elapsed:.0f} s"
+        )
+
+    def on_epoch_end(self, net, **kwargs):
+        self.epoch_ += 1
+        row = net.history[-1]
+        if self.bar_ is not None:
+            self.bar_.set_postfix(
+                sigma=f"{row.get('sigma', float('nan')):.2f}",
+                masked=f"{row.get('masked_fraction', 0.0):.1%}",
+            )
+            self.bar_.update(1)
+        elif time.monotonic() - self.last_ >= self.interval:
+            self.last_ = time.monotonic()
+            print(self._line(row), file=self.stream_, flush=True)
+
+    def on_train_end(self, net, **kwargs):
+        if self.bar_ is not None:
+            self.bar_.close()
+        elif len(net.history):
+            print(self._line(net.history[-1]), file=self.stream_, flush=True)
+
+
+def build_model(plan, *, seed, progress=None):
+    """Standardised features and the robust Z-Error estimator."""
+    features = ColumnTransformer(
+        [
+            (
+                "numeric",
+                make_pipeline(SimpleImputer(strategy="median"), StandardScaler()),
+                plan.numeric,
+            ),
+            (
+                "categorical",
+                OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+                plan.categorical,
+            ),
+        ]
+    )
+    options = dict(
+        sigma=TRAINING_SIGMA if isinstance(plan.sigma, str) else float(plan.sigma),
+        center="median",
+        scale="mad",
+        max_epochs=plan.epochs,
+        batch_size=plan.batch_size,
+        # A small, regularised network: an audit must not fit the errors it
+        # should find. On the demo this lifts precision from 0.24 to 0.67-0.87
+        # at the same recall (0.8), against a (64, 64) network with 1e-4 decay.
+        hidden_layer_sizes=(32,),
+        lr=1e-3,
+        weight_decay=1e-2,
+        device=plan.device,
+        random_state=seed,
+        callbacks=[progress] if progress is not None else None,
+    )
+    estimator = (
+        ZErrorRegressor(**options)
+        if plan.task == "regression"
+        else ZErrorClassifier(**options)
+    )
+    return Pipeline([("features", features), ("model", estimator)])
+
+
+def _flag_rule(task, sigma, log_target):
+    scale = " of log(1 + target)" if log_target else ""
+    if task == "regression":
+        if sigma == "fdr":
+            return (
+                f"residuals{scale} whose robust z-score is significant at a 5% "
+                "false-discovery rate (find_outliers, sigma='fdr')"
+            )
+        return f"residuals{scale} beyond {sigma:g} robust standard deviations"
+    if sigma == "auto":
+        return (
+            "labels the model finds unlikely, as many per class pair as the "
+            "estimated number of label errors (find_label_outliers, sigma='auto')"
+        )
+    return f"given-label log-odds more than {sigma:g} robust standard deviations low"
+
+
+def _error_count_note(counts, classes, shown=5):
+    """The class pairs with the most estimated label errors, in words."""
+    order = np.argsort(-counts, axis=None, kind="stable")
+    pairs = [
+        f"{classes[j]} -> {classes[c]}: {counts[j, c]:.1f}"
+        for j, c in zip(*np.unravel_index(order[:shown], counts.shape), strict=True)
+        if counts[j, c] >= 0.5
+    ]
+    return f"estimated label errors: {counts.sum():.1f} in all" + (
+        f"; most in (given -> likely class) {', '.join(pairs)}" if pairs else ""
+    )
+
+
+def fit_audit(plan, *, seed=0, progress=False, stream=None, interval=None):
+    """Train the robust model on a prepared audit and flag its rows.
+
+    Returns an :class:`AuditResult` whose table ranks every audited row, most
+    suspicious first.
+    """
+    pd = _pandas()
+    callback = None
+    if progress:
+        callback = EpochProgress(
+            plan.epochs, stream, PROGRESS_SECONDS if interval is None else interval
+        )
+    model = build_model(plan, seed=seed, progress=callback)
+    y = np.log1p(plan.y) if plan.log_target else plan.y
+    model.fit(plan.features, y)
     est = model.steps[-1][1]
-    table = pd.DataFrame({"row": np.flatnonzero(~missing)})
-    for column in ids:
-        table[column] = kept[column].to_numpy()
-    table[target] = y.to_numpy()
-    table["prediction"] = model.predict(features)
-    if task == "classification":
-        proba = model.predict_proba(features)
-        given = np.searchsorted(est.classes_, y.to_numpy())
-        table["probability_of_label"] = proba[np.arange(len(y)), given]
-    table["z_score"] = est.outlier_scores_
+    sigma = AUTO_SIGMA[plan.task] if plan.sigma == "auto" else float(plan.sigma)
+    notes = plan.warnings + plan.notes
+    table = pd.DataFrame({"row": np.flatnonzero(plan.kept)})
+    for column in plan.ids:
+        table[column] = plan.id_values[column].to_numpy()
+    table[plan.target] = plan.y
+    if plan.task == "regression":
+        prediction = model.predict(plan.features)
+        outliers = find_outliers(y, prediction, sigma=sigma)
+        table["prediction"] = np.expm1(prediction) if plan.log_target else prediction
+        table["z_score"] = outliers.scores
+        severity = np.abs(outliers.scores)
+    else:
+        proba = model.predict_proba(plan.features)
+        outliers = find_label_outliers(plan.y, proba, classes=est.classes_, sigma=sigma)
+        given = np.searchsorted(est.classes_, plan.y)
+        table["likely_label"] = outliers.likely_labels
+        table["probability_of_label"] = proba[np.arange(len(given)), given]
+        table["score"] = outliers.scores
+        severity = outliers.scores
+        notes.append(_error_count_note(outliers.error_counts, est.classes_))
     table["masked_fraction"] = est.outlier_frequency_
-    table["flagged"] = est.outlier_mask_
-    severity = (
-        -est.outlier_scores_
-        if task == "classification"
-        else np.abs(est.outlier_scores_)
-    )
-    table = table.iloc[np.argsort(-severity, kind="stable")].reset_index(drop=True)
+    table["flagged"] = outliers.mask
+    order = np.argsort(-severity, kind="stable")
+    table = table.iloc[order].reset_index(drop=True)
     return AuditResult(
-        task=task,
+        task=plan.task,
+        target=plan.target,
         model=model,
         table=table,
-        n_rows=len(frame),
-        used_columns=numeric + categorical,
-        id_columns=ids,
+        n_rows=plan.frame_rows,
+        used_columns=plan.numeric + plan.categorical,
+        id_columns=plan.ids,
+        left_out=plan.left_out,
+        rule=_flag_rule(plan.task, sigma, plan.log_target),
         notes=notes,
-        sigma=sigma,
-        epochs=epochs,
-        features=features,
-        labels=y.to_numpy(),
+        sigma=plan.sigma,
+        epochs=plan.epochs,
+        batch_size=plan.batch_size,
+        device=plan.device,
+        features=plan.features,
+        labels=plan.y,
+        outliers=outliers,
+    )
+
+
+def audit_frame(frame, target, *, seed=0, progress=False, **settings):
+    """:func:`prepare_audit` then :func:`fit_audit`: the whole audit of a frame."""
+    return fit_audit(
+        prepare_audit(frame, target, **settings), seed=seed, progress=progress
     )

@@ -1,14 +1,13 @@
 """The ``sk-zerror`` command: ``sk-zerror audit [DATA] --target COLUMN``."""
 
 import argparse
+import math
+import re
 import shlex
 import sys
 from pathlib import Path
 
 import numpy as np
-
-from ._audit import AuditError, audit_frame, load_table
-from ._report import prepare_output_folder, write_outputs
 
 DEMO_ERRORS = ("decimal slip x10", "digit swap", "unit error /18", "wrong row")
 
@@ -75,12 +74,53 @@ def _demo_score(result, truth, kinds):
     return lines
 
 
+class _Parser(argparse.ArgumentParser):
+    """Argument errors as one line on stderr, exit code 2 (no usage dump)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _sigma(text):
+    if text == "auto":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be 'auto' or a number > 0, got {text!r}"
+        ) from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number >= 1, got {text!r}"
+        ) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text}")
+    return value
+
+
+def _device(text):
+    if text in ("cpu", "cuda", "auto") or re.fullmatch(r"cuda:\d+", text):
+        return text
+    raise argparse.ArgumentTypeError(f"must be cpu, cuda, cuda:N or auto, got {text!r}")
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="sk-zerror",
         description="Robust neural networks with the Z-Error Loss.",
     )
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(
+        dest="command", required=True, parser_class=_Parser
+    )
     audit = commands.add_parser(
         "audit",
         help="list the rows of a table that a robust model refuses to learn",
@@ -88,7 +128,8 @@ def build_parser():
             "Fit a robust Z-Error network to a CSV or Parquet table and report the "
             "rows whose target it refuses to learn (likely data-entry errors). "
             "Without DATA, run the built-in demo on scikit-learn's diabetes set "
-            "with injected errors."
+            "with injected errors. The input file is only read; the outputs go "
+            "to a new folder."
         ),
     )
     audit.add_argument(
@@ -98,52 +139,89 @@ def build_parser():
     audit.add_argument(
         "--task", choices=["auto", "regression", "classification"], default="auto"
     )
-    audit.add_argument("--sigma", type=float, default=2.0, help="inlier threshold")
-    audit.add_argument("--epochs", type=int, default=150, help="training epochs")
+    audit.add_argument(
+        "--sigma",
+        type=_sigma,
+        default="auto",
+        help="flag threshold in robust standard deviations, or 'auto' (default: "
+        "a 5%% false-discovery-rate cut for regression, the estimated number of "
+        "label errors for classification)",
+    )
+    audit.add_argument(
+        "--epochs",
+        type=_positive_int,
+        help="training epochs (default: about 3000 optimiser steps, 20-150 epochs)",
+    )
+    audit.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        help="rows per training batch (default: 256, larger for large tables)",
+    )
+    audit.add_argument(
+        "--device",
+        type=_device,
+        default="cpu",
+        help="cpu (default), cuda, cuda:N, or auto (CUDA when available)",
+    )
     audit.add_argument("--seed", type=int, default=0, help="random seed")
     audit.add_argument("--out", help="output folder (default: audit_<name>)")
-    audit.add_argument("--force", action="store_true", help="replace --out")
-    audit.add_argument("--quiet", action="store_true", help="no progress bar")
+    audit.add_argument(
+        "--force",
+        action="store_true",
+        help="replace the output folder of an earlier audit",
+    )
+    audit.add_argument(
+        "--quiet", action="store_true", help="no progress bar or progress lines"
+    )
     return parser
 
 
 def run_audit(args, command):
-    if args.sigma <= 0:
-        raise AuditError(f"--sigma must be > 0, got {args.sigma}")
-    if args.epochs < 1:
-        raise AuditError(f"--epochs must be >= 1, got {args.epochs}")
+    # The heavy stack (pandas, scikit-learn, torch) is imported only now,
+    # after the arguments are parsed.
+    from ._audit import fit_audit, load_table, prepare_audit
+    from ._report import check_output_folder, write_outputs
+
     demo = args.data is None
     if demo:
         table, truth, kinds = make_demo_table(args.seed)
-        target, name = "target", "demo"
+        target, name, inputs = "target", "demo", ()
     else:
-        if not args.target:
-            raise AuditError("--target COLUMN is required with a data file")
         table, target = load_table(args.data), args.target
-        name = Path(args.data).stem
+        name, inputs = Path(args.data).stem, (args.data,)
     out = args.out or f"audit_{name}"
-    # Check the output folder before the minutes of training.
-    prepare_output_folder(out, args.force)
-    result = audit_frame(
+    # Everything is checked before the minutes of training.
+    _, replacing = check_output_folder(out, force=args.force, inputs=inputs)
+    plan = prepare_audit(
         table,
         target,
         task=args.task,
         sigma=args.sigma,
         epochs=args.epochs,
-        seed=args.seed,
-        progress=not args.quiet,
+        batch_size=args.batch_size,
+        device=args.device,
     )
+    for warning in plan.warnings:
+        print(f"sk-zerror: warning: {warning}", file=sys.stderr)
+    if replacing and not args.quiet:
+        print(f"replacing the earlier audit in {out}", file=sys.stderr)
+    result = fit_audit(plan, seed=args.seed, progress=not args.quiet)
     extra = []
     if demo:
         extra = _demo_score(result, truth, kinds)
         for line in extra:
             print(line)
     folder = write_outputs(
-        result, out, force=args.force, command=command, extra_notes=extra
+        result,
+        out,
+        force=args.force,
+        command=command,
+        inputs=inputs,
+        extra_notes=extra,
     )
     print(
         f"{len(result.flagged)} of {len(result.table)} rows flagged; "
-        f"report: {folder / 'report.md'}"
+        f"report: {folder / 'report.html'} (also report.md)"
     )
     return 0
 
@@ -151,13 +229,28 @@ def run_audit(args, command):
 def main(argv=None):
     """Entry point of ``sk-zerror``; returns the exit code (2 for bad input)."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, or an argument error already printed
+        return exc.code
+    if args.data is not None and not args.target:
+        print(
+            "sk-zerror audit: error: --target COLUMN is required with a data file "
+            "(see sk-zerror audit --help)",
+            file=sys.stderr,
+        )
+        return 2
     command = "sk-zerror " + " ".join(shlex.quote(a) for a in argv)
+    from ._audit import AuditError
+
     try:
         return run_audit(args, command)
     except AuditError as exc:
         print(f"sk-zerror: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("sk-zerror: interrupted; nothing was written", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

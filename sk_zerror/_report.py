@@ -1,25 +1,117 @@
-"""Writing an audit's outputs: flagged.csv, report.md and the figures."""
+"""Writing an audit's outputs, and never anything else.
 
+The output folder is checked before any training: it must not be, or
+contain, the input file, the current directory or the home directory, and an
+existing folder is replaced only with ``--force`` and only when it holds
+nothing but the files of an earlier audit, listed in that audit's marker
+file. Everything is written into a staging folder next to it and swapped
+into place at the end, so an interrupted run leaves the old outputs intact.
+"""
+
+import base64
+import html
+import json
+import os
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
 
 import numpy as np
 
 from ._audit import AuditError
 
+# The file that marks a folder as an audit's output, listing what it wrote.
+MARKER = ".sk-zerror-audit"
+MARKER_KIND = "sk-zerror audit output"
+# Rows of flagged.csv shown in report.md and report.html.
+MARKDOWN_ROWS = 20
+HTML_ROWS = 1000
 
-def prepare_output_folder(out, force):
-    """Refuse to overwrite a non-empty folder unless ``force``."""
+
+def _written_by_audit(folder):
+    """The files an earlier audit wrote into ``folder``, or None."""
+    try:
+        marker = json.loads((folder / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(marker, dict) or marker.get("kind") != MARKER_KIND:
+        return None
+    files = marker.get("files")
+    return set(files) if isinstance(files, list) else None
+
+
+def _protected(inputs):
+    """Paths the output folder must neither be nor contain, and their names."""
+    places = [(Path(p).resolve(), f"the input file {p}") for p in inputs]
+    places.append((Path.cwd().resolve(), "the current directory"))
+    places.append((Path.home().resolve(), "your home directory"))
+    return places
+
+
+def check_output_folder(out, *, force, inputs=()):
+    """Refuse an output folder whose replacement could lose anyone's data.
+
+    Parameters
+    ----------
+    out : path-like
+        The output folder.
+    force : bool
+        Replace an earlier audit's output folder.
+    inputs : sequence of path-like
+        Files the audit reads; the output folder must not contain them.
+
+    Returns
+    -------
+    out : Path
+    replacing : bool
+        Whether an earlier audit's folder will be replaced.
+    """
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise AuditError(f"output path {out} exists and is not a folder")
-    if out.exists() and any(out.iterdir()) and not force:
+    if out.is_symlink():
         raise AuditError(
-            f"output folder {out} already exists and is not empty; "
-            "use --force to replace it"
+            f"output path {out} is a symbolic link; give the real folder or a "
+            "new one with --out"
         )
-    return out
+    resolved = out.resolve()
+    places = _protected(inputs)
+    clashes = [("is", name) for place, name in places if resolved == place]
+    clashes += [
+        ("contains", name) for place, name in places if resolved in place.parents
+    ]
+    if clashes:
+        verb, name = clashes[0]
+        raise AuditError(
+            f"output folder {out} {verb} {name}; replacing it would delete it: "
+            "choose a new folder with --out"
+        )
+    if not out.exists():
+        return out, False
+    if not out.is_dir():
+        raise AuditError(f"output path {out} exists and is not a folder")
+    entries = {p.name for p in out.iterdir()}
+    if not entries:
+        return out, False
+    written = _written_by_audit(out)
+    if written is None:
+        raise AuditError(
+            f"output folder {out} is not empty and was not written by sk-zerror "
+            f"audit (no {MARKER} file); --force replaces only an earlier "
+            "audit's folder: choose a new folder with --out"
+        )
+    foreign = sorted(entries - written - {MARKER})
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
+        raise AuditError(
+            f"output folder {out} holds files an earlier audit did not write "
+            f"({shown}); move them or choose a new folder with --out"
+        )
+    if not force:
+        raise AuditError(
+            f"output folder {out} holds an earlier audit; use --force to "
+            "replace it, or choose a new folder with --out"
+        )
+    return out, True
 
 
 def _figures(result, folder):
@@ -28,97 +120,312 @@ def _figures(result, folder):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .plotting import plot_class_distributions, plot_sigma_schedule, plot_zscores
+    from .plotting import (
+        plot_class_distributions,
+        plot_label_confusion,
+        plot_sigma_schedule,
+        plot_zscores,
+    )
 
-    names = []
-    for name, draw in [
-        ("zscores.png", lambda ax: plot_zscores(result.model, ax=ax)),
+    drawings = [
+        (
+            "zscores.png",
+            lambda ax: plot_zscores(
+                result.outliers,
+                ax=ax,
+                # Label scores: higher is more likely wrong.
+                tail="both" if result.task == "regression" else "upper",
+            ),
+        ),
         ("sigma_schedule.png", lambda ax: plot_sigma_schedule(result.model, ax=ax)),
-    ]:
+    ]
+    if result.task == "classification":
+        if len(result.estimator.classes_) == 2:
+            drawings.append(
+                (
+                    "class_distributions.png",
+                    lambda ax: plot_class_distributions(
+                        result.model, result.features, result.labels, ax=ax
+                    ),
+                )
+            )
+        flagged = result.flagged
+        drawings.append(
+            (
+                "label_confusion.png",
+                lambda ax: plot_label_confusion(
+                    flagged[result.target].to_numpy(),
+                    flagged["likely_label"].to_numpy(),
+                    labels=result.estimator.classes_,
+                    ax=ax,
+                ),
+            )
+        )
+    names = []
+    for name, draw in drawings:
         fig, ax = plt.subplots(figsize=(7, 4))
         draw(ax)
         fig.tight_layout()
         fig.savefig(folder / name, dpi=100)
         plt.close(fig)
         names.append(name)
-    est = result.estimator
-    if result.task == "classification" and len(est.classes_) == 2:
-        fig, ax = plt.subplots(figsize=(7, 4))
-        plot_class_distributions(result.model, result.features, result.labels, ax=ax)
-        fig.tight_layout()
-        fig.savefig(folder / "class_distributions.png", dpi=100)
-        plt.close(fig)
-        names.append("class_distributions.png")
     return names
 
 
-def _markdown_table(frame, limit=20):
-    frame = frame.head(limit)
-    header = "| " + " | ".join(map(str, frame.columns)) + " |"
+def _cell_text(value):
+    if isinstance(value, float | np.floating):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _markdown_cell(value):
+    """A table cell that cannot break the table or inject markup."""
+    text = " ".join(_cell_text(value).split())  # newlines and tabs to spaces
+    text = text.replace("\\", "\\\\").replace("|", "\\|")
+    return html.escape(text, quote=False)
+
+
+def _markdown_table(frame):
+    header = "| " + " | ".join(_markdown_cell(c) for c in frame.columns) + " |"
     rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
-    rows = []
-    for _, row in frame.iterrows():
-        cells = [
-            f"{v:.4g}" if isinstance(v, float | np.floating) else str(v) for v in row
-        ]
-        rows.append("| " + " | ".join(cells) + " |")
+    rows = [
+        "| " + " | ".join(_markdown_cell(v) for v in row) + " |"
+        for row in frame.itertuples(index=False)
+    ]
     return "\n".join([header, rule, *rows])
+
+
+def _summary_lines(result):
+    """The report's settings and findings, as plain sentences."""
+    flagged = result.flagged
+    lines = [
+        f"Task: {result.task}; rows in the file: {result.n_rows}; rows audited: "
+        f"{len(result.table)}; epochs: {result.epochs}; batch size: "
+        f"{result.batch_size}; device: {result.device}.",
+        f"Flag rule: {result.rule}.",
+        f"{len(flagged)} of {len(result.table)} audited rows flagged "
+        f"({len(flagged) / max(len(result.table), 1):.1%}).",
+        "Features used: " + (", ".join(map(str, result.used_columns)) or "none") + ".",
+        "Id columns (reported, not learnt from): "
+        + (", ".join(map(str, result.id_columns)) or "none")
+        + ".",
+    ]
+    return lines
 
 
 def render_report(result, command, figures, extra=()):
     """The report's markdown text."""
     from . import __version__
 
-    flagged = result.flagged
+    flagged = result.shown_flagged
+    shown = flagged.head(MARKDOWN_ROWS)
+    summary = _summary_lines(result)
     lines = [
         "# sk-zerror audit report",
         "",
-        f"Command: `{command}`  ",
-        f"sk_zerror {__version__}; task: **{result.task}**; rows: {result.n_rows}; "
-        f"sigma: {result.sigma}; epochs: {result.epochs}.",
+        f"Command: `{command.replace('`', '')}`  ",
+        f"sk_zerror {__version__}.",
         "",
-        "A robust Z-Error network (median/MAD statistics, annealed sigma) was fitted "
-        "to the table. Rows whose "
-        + ("residual" if result.task == "regression" else "given-label logit")
-        + f" lies more than {result.sigma} robust standard deviations from the "
-        "typical row in a final pass over all rows are flagged: re-measure or "
-        "correct them.",
-        "",
-        f"**{len(flagged)} of {len(result.table)} rows flagged** "
-        f"({len(flagged) / max(len(result.table), 1):.1%}).",
-        "",
-        f"Features used: {', '.join(map(str, result.used_columns))}.  ",
-        f"Id columns (reported, not learnt from): "
-        f"{', '.join(map(str, result.id_columns)) or 'none'}.",
+        *(f"- {html.escape(line, quote=False)}" for line in summary),
     ]
     for note in [*result.notes, *extra]:
-        lines.append(f"\n- {note}")
-    lines += ["", "## Most suspicious rows", "", _markdown_table(flagged), ""]
-    lines += ["`row` is the 0-based position of the row in the input file's data.", ""]
-    lines += ["## Figures", ""]
+        lines.append(f"- {html.escape(note, quote=False)}")
+    lines += ["", "## Most suspicious rows", ""]
+    if len(flagged):
+        lines += [
+            f"Top {len(shown)} of {len(flagged)} flagged rows; all of them are in "
+            "flagged.csv, every audited row in all_rows.csv.",
+            "",
+            _markdown_table(shown),
+        ]
+    else:
+        lines.append("No row flagged; every audited row is in all_rows.csv.")
+    if len(result.left_out):
+        lines += [
+            "",
+            "## Rows left out of the audit",
+            "",
+            _markdown_table(result.left_out),
+        ]
+    lines += ["", "`row` is the 0-based position of the row in the input file's data."]
+    lines += ["", "## Figures", ""]
     lines += [f"![{name}]({name})" for name in figures]
     return "\n".join(lines) + "\n"
 
 
-def write_outputs(result, out, *, force, command, extra_notes=()):
-    """Write everything into a temporary folder, then move it into place."""
-    out = prepare_output_folder(out, force)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+HTML_STYLE = """
+body{font-family:system-ui,sans-serif;margin:2em;max-width:80em;color:#222}
+h1{font-size:1.6em}h2{font-size:1.25em;margin-top:1.6em}
+code{background:#f3f3f3;padding:0 .2em;word-break:break-all}
+table{border-collapse:collapse;font-size:.9em}
+th,td{border:1px solid #ccc;padding:.25em .5em;text-align:left}
+th{background:#eef;cursor:pointer;user-select:none}
+th[aria-sort=ascending]::after{content:" \\25B2"}
+th[aria-sort=descending]::after{content:" \\25BC"}
+tr:nth-child(even) td{background:#fafafa}
+input{font-size:1em;padding:.2em;width:20em}
+img{max-width:100%;border:1px solid #ddd;margin:.5em 0}
+"""
+
+# Sorts the flagged-rows table by a clicked column (numbers as numbers) and
+# filters it by the text typed in the box; #sort=COLUMN&q=TEXT in the
+# address does the same on load. It reads and writes only text content.
+HTML_SCRIPT = """
+(function(){
+var table=document.getElementById("flagged");
+if(!table){return;}
+var body=table.tBodies[0],heads=table.tHead.rows[0].cells;
+var box=document.getElementById("filter"),count=document.getElementById("shown");
+function key(cell){var t=cell.textContent,n=parseFloat(t);
+  return (t.trim()!==""&&isFinite(t))?n:t.toLowerCase();}
+function sortBy(i,dir){var rows=Array.prototype.slice.call(body.rows);
+  rows.sort(function(a,b){var x=key(a.cells[i]),y=key(b.cells[i]);
+    if(typeof x!==typeof y){x=String(x);y=String(y);}
+    return (x<y?-1:x>y?1:0)*dir;});
+  rows.forEach(function(r){body.appendChild(r);});
+  for(var j=0;j<heads.length;j++){heads[j].removeAttribute("aria-sort");}
+  heads[i].setAttribute("aria-sort",dir>0?"ascending":"descending");}
+function filter(){var q=box.value.toLowerCase(),n=0;
+  Array.prototype.forEach.call(body.rows,function(r){
+    var hit=r.textContent.toLowerCase().indexOf(q)>=0;
+    r.hidden=!hit;if(hit){n++;}});
+  count.textContent=String(n);}
+Array.prototype.forEach.call(heads,function(h,i){h.addEventListener("click",
+  function(){sortBy(i,h.getAttribute("aria-sort")==="ascending"?-1:1);});});
+box.addEventListener("input",filter);
+var params=new URLSearchParams(location.hash.slice(1));
+if(params.has("sort")){for(var i=0;i<heads.length;i++){
+  if(heads[i].textContent===params.get("sort")){
+    sortBy(i,params.get("order")==="descending"?-1:1);}}}
+if(params.has("q")){box.value=params.get("q");}
+filter();
+})();
+"""
+
+# Nothing may load from the network: images are inline, style and script too.
+HTML_POLICY = (
+    "default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+    "script-src 'unsafe-inline'"
+)
+
+
+def _html_table(frame, table_id=None):
+    e = html.escape
+    attribute = f' id="{table_id}"' if table_id else ""
+    head = "".join(f'<th scope="col">{e(str(c))}</th>' for c in frame.columns)
+    rows = "\n".join(
+        "<tr>" + "".join(f"<td>{e(_cell_text(v))}</td>" for v in row) + "</tr>"
+        for row in frame.itertuples(index=False)
+    )
+    return (
+        f"<table{attribute}><thead><tr>{head}</tr></thead>\n"
+        f"<tbody>\n{rows}\n</tbody></table>"
+    )
+
+
+def render_html(result, command, folder, figures, extra=()):
+    """The self-contained ``report.html``: escaped data, inline figures."""
+    from . import __version__
+
+    e = html.escape
+    flagged = result.shown_flagged
+    shown = flagged.head(HTML_ROWS)
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f'<meta http-equiv="Content-Security-Policy" content="{HTML_POLICY}">',
+        "<title>sk-zerror audit report</title>",
+        f"<style>{HTML_STYLE}</style></head><body>",
+        "<h1>sk-zerror audit report</h1>",
+        f"<p>Command: <code>{e(command)}</code><br>sk_zerror {e(__version__)}</p>",
+        "<h2>Summary</h2><ul>",
+        *(f"<li>{e(line)}</li>" for line in _summary_lines(result)),
+        *(f"<li>{e(note)}</li>" for note in [*result.notes, *extra]),
+        "</ul>",
+        "<h2>Flagged rows</h2>",
+    ]
+    if len(flagged):
+        more = (
+            f" (the first {len(shown)} of {len(flagged)}; all in flagged.csv)"
+            if len(shown) < len(flagged)
+            else " (also in flagged.csv)"
+        )
+        parts += [
+            f"<p>{len(flagged)} flagged rows, most suspicious first{e(more)}. "
+            "Click a column to sort; type to filter.</p>",
+            '<p><label>Filter: <input id="filter" type="search" '
+            'placeholder="any text in the row"></label> '
+            f'<span id="shown">{len(shown)}</span> rows shown</p>',
+            _html_table(shown, "flagged"),
+        ]
+    else:
+        parts.append("<p>No row flagged.</p>")
+    if len(result.left_out):
+        parts += ["<h2>Rows left out of the audit</h2>", _html_table(result.left_out)]
+    parts.append(
+        "<p><code>row</code> is the 0-based position of the row in the input "
+        "file's data.</p>"
+    )
+    if figures:
+        parts.append("<h2>Figures</h2>")
+    for name in figures:
+        data = base64.b64encode((folder / name).read_bytes()).decode("ascii")
+        parts.append(
+            f'<figure><img alt="{e(name)}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{e(name)}</figcaption></figure>"
+        )
+    parts += [f"<script>{HTML_SCRIPT}</script>", "</body></html>"]
+    return "\n".join(parts) + "\n"
+
+
+def _swap_into_place(staging, out):
+    """Move ``staging`` to ``out``, replacing an audit's folder there."""
+    if out.exists() and not any(out.iterdir()):
+        out.rmdir()
+    if not out.exists():
+        staging.rename(out)
+        return
+    # A fresh name, so no existing file or folder is ever replaced.
+    backup = out.with_name(f".{out.name}.old-{uuid.uuid4().hex}")
+    out.rename(backup)
     try:
-        result.flagged.to_csv(staging / "flagged.csv", index=False)
+        staging.rename(out)
+    except OSError:
+        backup.rename(out)
+        raise
+    shutil.rmtree(backup)
+
+
+def write_outputs(result, out, *, force, command, inputs=(), extra_notes=()):
+    """Write the outputs into a staging folder, then move it into place."""
+    # Checked again: the folder may have changed during training.
+    out, _ = check_output_folder(out, force=force, inputs=inputs)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
+        # mkdtemp makes a private folder; the outputs get the usual permissions.
+        umask = os.umask(0)
+        os.umask(umask)
+        staging.chmod(0o777 & ~umask)
+    except OSError as exc:
+        raise AuditError(f"cannot write the output folder {out}: {exc}") from None
+    try:
+        result.shown_flagged.to_csv(staging / "flagged.csv", index=False)
         result.table.to_csv(staging / "all_rows.csv", index=False)
+        if len(result.left_out):
+            result.left_out.to_csv(staging / "left_out.csv", index=False)
         figures = _figures(result, staging)
         report = render_report(result, command, figures, extra_notes)
         (staging / "report.md").write_text(report, encoding="utf-8")
-        if out.exists():
-            backup = out.with_name(f".{out.name}.old")
-            shutil.rmtree(backup, ignore_errors=True)
-            out.rename(backup)
-            staging.rename(out)
-            shutil.rmtree(backup, ignore_errors=True)
-        else:
-            staging.rename(out)
+        page = render_html(result, command, staging, figures, extra_notes)
+        (staging / "report.html").write_text(page, encoding="utf-8")
+        files = sorted(p.name for p in staging.iterdir())
+        marker = {"kind": MARKER_KIND, "command": command, "files": files}
+        (staging / MARKER).write_text(json.dumps(marker, indent=1), encoding="utf-8")
+        _swap_into_place(staging, out)
+    except OSError as exc:
+        raise AuditError(f"cannot write the output folder {out}: {exc}") from None
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        if staging.exists():
+            shutil.rmtree(staging)
     return out

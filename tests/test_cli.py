@@ -1,3 +1,4 @@
+import re
 import subprocess
 import sys
 
@@ -26,9 +27,8 @@ def table_csv(tmp_path):
     return path
 
 
-def run(args, capsys=None):
-    code = main([str(a) for a in args])
-    return code
+def run(args):
+    return main([str(a) for a in args])
 
 
 def test_audit_finds_the_corrupted_rows_and_writes_every_output(
@@ -50,43 +50,20 @@ def test_audit_finds_the_corrupted_rows_and_writes_every_output(
         "prediction",
         "z_score",
         "masked_fraction",
-        "flagged",
     ]
     assert flagged["z_score"].abs().is_monotonic_decreasing
     assert flagged.loc[flagged["row"] == 50, "sample_id"].item() == "S50"
+    everything = pd.read_csv(out / "all_rows.csv")
+    assert everything["flagged"].sum() == len(flagged)
     report = (out / "report.md").read_text()
-    assert f"**{len(flagged)} of 300 rows flagged**" in report
+    assert f"{len(flagged)} of 300 audited rows flagged" in report
+    assert f"Top {min(len(flagged), 20)} of {len(flagged)} flagged rows" in report
+    assert "false-discovery rate" in report
     assert "sample_id" in report and "![zscores.png](zscores.png)" in report
     assert (out / "zscores.png").stat().st_size > 1000
     assert (out / "sigma_schedule.png").exists()
+    assert (out / "report.html").stat().st_size > 1000
     assert "rows flagged; report:" in capsys.readouterr().out
-
-
-def test_existing_output_is_kept_without_force(table_csv, tmp_path, capsys):
-    out = tmp_path / "report"
-    out.mkdir()
-    (out / "keep.txt").write_text("mine")
-    code = run(["audit", table_csv, "--target", "y", "--out", out, "--epochs", 2])
-    assert code == 2
-    assert "already exists and is not empty; use --force" in capsys.readouterr().err
-    assert (out / "keep.txt").read_text() == "mine"
-    code = run(
-        [
-            "audit",
-            table_csv,
-            "--target",
-            "y",
-            "--out",
-            out,
-            "--epochs",
-            2,
-            "--force",
-            "--quiet",
-        ]
-    )
-    assert code == 0
-    assert not (out / "keep.txt").exists() and (out / "report.md").exists()
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
 def test_binary_classification_audit_draws_the_class_distributions(tmp_path):
@@ -116,11 +93,12 @@ def test_binary_classification_audit_draws_the_class_distributions(tmp_path):
     )
     flagged = pd.read_csv(out / "flagged.csv")
     assert "probability_of_label" in flagged.columns
-    # Every flag is a flipped label; flips that land near the class boundary
-    # are ambiguous and may stay unflagged.
-    assert set(flagged["row"]) <= set(range(10)) and len(flagged) >= 4
+    # Nearly every flag is a flipped label; flips that land near the class
+    # boundary are ambiguous and may stay unflagged.
+    assert np.isin(flagged["row"], range(10)).sum() >= 7
+    assert np.isin(flagged["row"], range(10)).mean() >= 0.8
     assert (out / "class_distributions.png").exists()
-    assert "task: **classification**" in (out / "report.md").read_text()
+    assert "Task: classification;" in (out / "report.md").read_text()
 
 
 def test_missing_targets_are_left_out_and_reported(table_csv, tmp_path):
@@ -134,55 +112,226 @@ def test_missing_targets_are_left_out_and_reported(table_csv, tmp_path):
         == 0
     )
     report = (out / "report.md").read_text()
-    assert "2 row(s) have no target and were left out of training: rows 3, 7" in report
+    assert "2 row(s) with a missing target were left out of training: rows 3, 7" in (
+        report
+    )
     rows = pd.read_csv(out / "all_rows.csv")["row"]
     assert len(rows) == 298 and not {3, 7} & set(rows)
+    left_out = pd.read_csv(out / "left_out.csv")
+    assert left_out["row"].tolist() == [3, 7]
+    assert left_out["reason"].tolist() == ["missing target"] * 2
+
+
+def test_multiclass_audit_ranks_across_classes_and_draws_the_confusion(tmp_path):
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(450, 2))
+    angle = np.arctan2(X[:, 1], X[:, 0])
+    label = np.array(["red", "green", "blue"])[
+        ((angle + np.pi) // (2 * np.pi / 3)).astype(int) % 3
+    ]
+    flipped = rng.choice(450, 15, replace=False)
+    label[flipped] = np.where(label[flipped] == "red", "blue", "red")
+    frame = pd.DataFrame({"a": X[:, 0], "b": X[:, 1], "colour": label})
+    path = tmp_path / "colours.csv"
+    frame.to_csv(path, index=False)
+    out = tmp_path / "out"
+    code = run(
+        ["audit", path, "--target", "colour", "--epochs", 40, "--out", out, "--quiet"]
+    )
+    assert code == 0
+    everything = pd.read_csv(out / "all_rows.csv")
+    # One ranking across classes: by the label score, highest first.
+    assert everything["score"].is_monotonic_decreasing
+    flagged = everything[everything["flagged"]]
+    assert len(flagged) >= 8 and np.isin(flagged["row"], flipped).mean() >= 0.7
+    assert (flagged["likely_label"] != flagged["colour"]).all()
+    assert (out / "label_confusion.png").stat().st_size > 1000
+    assert "estimated label errors:" in (out / "report.md").read_text()
+
+
+def test_dates_become_features(tmp_path):
+    rng = np.random.default_rng(4)
+    days = pd.date_range("2020-01-01", periods=400, freq="D")
+    season = np.sin(2 * np.pi * days.day_of_year / 365.25)
+    frame = pd.DataFrame(
+        {
+            "date": days.strftime("%Y-%m-%d"),
+            "noise": rng.normal(size=400),
+            "temperature": 10 + 8 * season + 0.3 * rng.normal(size=400),
+        }
+    )
+    frame.loc[[10, 200], "temperature"] += 30
+    path = tmp_path / "weather.csv"
+    frame.to_csv(path, index=False)
+    out = tmp_path / "out"
+    code = run(
+        ["audit", path, "--target", "temperature", "--epochs", 60, "--out", out]
+        + ["--quiet"]
+    )
+    assert code == 0
+    report = (out / "report.md").read_text()
+    assert "date column 'date' became the features date_time, date_season_sin" in (
+        report
+    )
+    assert "distinct text values" not in report
+    flagged = pd.read_csv(out / "flagged.csv")
+    assert {10, 200} <= set(flagged["row"])
+
+
+def test_progress_lines_off_a_terminal_and_quiet(
+    table_csv, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setattr("sk_zerror._audit.PROGRESS_SECONDS", 0.0)
+    args = ["audit", table_csv, "--target", "y", "--epochs", 3, "--sigma", 3]
+    assert run(args + ["--out", tmp_path / "a"]) == 0
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("training:")]
+    # One line per epoch at a zero interval, and a last one at the end.
+    assert [line.split(",")[0] for line in lines] == [
+        "training: epoch 1/3",
+        "training: epoch 2/3",
+        "training: epoch 3/3",
+        "training: epoch 3/3",
+    ]
+    assert "masked" in lines[-1] and "\r" not in err
+    assert run(args + ["--out", tmp_path / "b", "--quiet"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_batch_size_and_device_reach_the_model(table_csv, tmp_path):
+    out = tmp_path / "out"
+    code = run(
+        ["audit", table_csv, "--target", "y", "--epochs", 2, "--batch-size", 50]
+        + ["--device", "cpu", "--out", out, "--quiet"]
+    )
+    assert code == 0
+    assert "epochs: 2; batch size: 50; device: cpu." in (out / "report.md").read_text()
+
+
+def write_table(path, kind):
+    rng = np.random.default_rng(5)
+    n = 120
+    x = rng.normal(size=n)
+    frames = {
+        "csv": pd.DataFrame({"a": x, "y": 2 * x + rng.normal(size=n)}),
+        "constant": pd.DataFrame({"a": x, "y": 4.0}),
+        "ids": pd.DataFrame({"id": np.arange(n), "y": x}),
+        "inf": pd.DataFrame({"a": x, "y": np.where(np.arange(n) == 3, np.inf, x)}),
+        "binary": pd.DataFrame({"a": x, "y": (x > 0).astype(int)}),
+        "all_nan": pd.DataFrame({"a": x, "y": np.nan}),
+        "two_rows": pd.DataFrame({"a": [1.0, 2.0], "y": [1.0, 3.0]}),
+    }
+    if kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "blank":
+        path.write_text("\n\n")
+    elif kind == "header":
+        path.write_text("a,b,y\n")
+    elif kind == "xlsx":
+        path = path.with_suffix(".xlsx")
+        path.write_text("not a spreadsheet")
+    elif kind == "parquet_garbage":
+        path = path.with_suffix(".parquet")
+        path.write_bytes(b"definitely not parquet")
+    elif kind in frames:
+        frames[kind].to_csv(path, index=False)
+    return path
 
 
 @pytest.mark.parametrize(
-    "make, args, message",
+    "kind, extra, message",
     [
-        (None, ["audit", "missing.csv", "--target", "y"], "no such file: "),
-        ("text", ["audit", "{path}", "--target", "y"], "unsupported file type '.xlsx'"),
+        (None, [], "no such file: "),
+        ("xlsx", [], "unsupported file type '.xlsx'"),
+        ("empty", [], "the file .* is empty"),
+        ("blank", [], "is empty \\(only blank lines\\)"),
+        ("header", [], "has a header \\(3 columns\\) but no data rows"),
+        ("csv", ["--target", "nope"], "target column 'nope' not found"),
+        ("constant", [], "has 1 distinct value"),
+        ("ids", [], "no usable feature column"),
+        ("all_nan", [], "all 120 values of target column 'y' are missing"),
+        ("two_rows", [], "only 2 row\\(s\\) have a usable target .* at least 10"),
+        (
+            "binary",
+            ["--task", "regression"],
+            "only 2 distinct values \\(0, 1\\): these are class labels.*"
+            "--task classification",
+        ),
         (
             "csv",
-            ["audit", "{path}", "--target", "nope"],
-            "target column 'nope' not found",
+            ["--task", "classification"],
+            "looks continuous \\(120 distinct non-integer numbers\\).*"
+            "--task regression",
         ),
-        ("constant", ["audit", "{path}", "--target", "y"], "has 1 distinct value"),
-        ("ids", ["audit", "{path}", "--target", "y"], "no usable feature column"),
-        ("csv", ["audit", "{path}"], "--target COLUMN is required"),
-        (
-            "csv",
-            ["audit", "{path}", "--target", "y", "--sigma", "0"],
-            "--sigma must be > 0",
-        ),
-        ("parquet_garbage", ["audit", "{path}", "--target", "y"], "cannot read"),
+        ("parquet_garbage", [], "cannot read .* as parquet"),
+        ("csv", ["--sigma", "nan"], "--sigma: must be a finite number > 0, got nan"),
+        ("csv", ["--sigma", "inf"], "--sigma: must be a finite number > 0, got inf"),
+        ("csv", ["--sigma", "0"], "--sigma: must be a finite number > 0, got 0"),
+        ("csv", ["--sigma", "lots"], "--sigma: must be 'auto' or a number"),
+        ("csv", ["--epochs", "0"], "--epochs: must be a whole number >= 1, got 0"),
+        ("csv", ["--batch-size", "x"], "--batch-size: must be a whole number"),
+        ("csv", ["--device", "tpu"], "--device: must be cpu, cuda, cuda:N or auto"),
+        ("csv", ["--out", "."], "output folder . is the current directory"),
     ],
 )
-def test_bad_input_exits_2_with_a_clear_message(tmp_path, capsys, make, args, message):
+def test_bad_input_exits_2_with_one_clear_line(
+    tmp_path, capsys, monkeypatch, kind, extra, message
+):
+    monkeypatch.chdir(tmp_path)
     path = tmp_path / "data.csv"
-    if make == "text":
-        path = tmp_path / "data.xlsx"
-        path.write_text("not a spreadsheet")
-    elif make == "csv":
-        pd.DataFrame({"a": [1.0, 2.0, 3.0], "y": [1.0, 2.0, 5.0]}).to_csv(
-            path, index=False
-        )
-    elif make == "constant":
-        pd.DataFrame({"a": [1.0, 2.0, 3.0], "y": [4.0, 4.0, 4.0]}).to_csv(
-            path, index=False
-        )
-    elif make == "ids":
-        pd.DataFrame({"id": [1, 2, 3], "y": [1.0, 2.0, 3.0]}).to_csv(path, index=False)
-    elif make == "parquet_garbage":
-        path = tmp_path / "data.parquet"
-        path.write_bytes(b"definitely not parquet")
-    args = [a.replace("{path}", str(path)) for a in args]
-    code = main(args + ["--out", str(tmp_path / "out"), "--quiet"])
-    assert code == 2
-    assert message in capsys.readouterr().err
+    if kind is not None:
+        path = write_table(path, kind)
+    args = ["audit", str(path)] + (extra if "--target" in extra else ["--target", "y"])
+    args += [a for a in extra if a not in ("--target", "nope")]
+    if "--out" not in extra:
+        args += ["--out", str(tmp_path / "out")]
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    assert main(args + ["--force", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err), err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert not (tmp_path / "out").exists()
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
+
+
+def test_non_finite_and_unreadable_targets_are_left_out_and_listed(tmp_path):
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=150)
+    y = (3 * x + 0.1 * rng.normal(size=150)).round(3).astype(object)
+    y[4], y[9], y[12] = "n/a?", np.inf, "-inf"
+    frame = pd.DataFrame({"a": x, "y": y})
+    path = tmp_path / "odd.csv"
+    frame.to_csv(path, index=False)
+    out = tmp_path / "out"
+    assert (
+        run(["audit", path, "--target", "y", "--epochs", 5, "--out", out, "--quiet"])
+        == 0
+    )
+    report = (out / "report.md").read_text()
+    assert "task: regression" in report.lower()
+    assert "1 row(s) with a target that is not a number were left out" in report
+    assert (
+        "2 row(s) with a non-finite target were left out of training: rows 9, 12"
+        in (report)
+    )
+    left_out = pd.read_csv(out / "left_out.csv")
+    assert left_out["row"].tolist() == [4, 9, 12]
+    assert len(pd.read_csv(out / "all_rows.csv")) == 147
+
+
+def test_small_tables_get_a_warning(tmp_path, capsys):
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=30)
+    path = tmp_path / "small.csv"
+    pd.DataFrame({"a": x, "y": x + 0.1 * rng.normal(size=30)}).to_csv(path, index=False)
+    out = tmp_path / "out"
+    assert (
+        run(["audit", path, "--target", "y", "--epochs", 2, "--out", out, "--quiet"])
+        == 0
+    )
+    err = capsys.readouterr().err
+    assert "sk-zerror: warning: only 30 rows: the robust centre and spread" in err
+    assert "only 30 rows" in (out / "report.md").read_text()
 
 
 def test_demo_table_injects_each_kind_of_error():
@@ -206,3 +355,23 @@ def test_python_dash_m_is_the_same_command():
         check=True,
     )
     assert "--target" in result.stdout and "built-in demo" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["audit", "--help"], ["audit", "--sigma", "nan"], ["audit", "data.csv"]],
+)
+def test_help_and_argument_errors_import_no_heavy_library(args):
+    # The start-up time of the command is that of numpy, not torch: measured
+    # in benchmarks/bench_audit.py; here, which libraries were imported.
+    code = (
+        "import sys\n"
+        "from sk_zerror._cli import main\n"
+        f"main({args!r})\n"
+        "heavy = {'torch', 'sklearn', 'scipy', 'pandas', 'skorch', 'matplotlib'}\n"
+        "print(sorted(heavy & set(sys.modules)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip().splitlines()[-1] == "[]"

@@ -10,6 +10,7 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sk_zerror import ZErrorClassifier, ZErrorRegressor  # noqa: E402
 from sk_zerror.plotting import (  # noqa: E402
     plot_class_distributions,
+    plot_label_confusion,
     plot_sigma_schedule,
     plot_zscores,
 )
@@ -55,3 +56,40 @@ def test_plot_class_distributions_refuses_multiclass():
     clf = ZErrorClassifier(max_epochs=2).fit(X, np.arange(60) % 3)
     with pytest.raises(ValueError, match="binary classifiers; got 3 classes"):
         plot_class_distributions(clf, X, np.arange(60) % 3)
+
+
+def test_plot_zscores_shows_bulk_and_tail_on_a_symlog_axis():
+    from sk_zerror import find_outliers
+
+    rng = np.random.default_rng(1)
+    y = rng.normal(size=500)
+    y[:3] = [80.0, -120.0, 150.0]  # decimal slips far out in the tail
+    result = find_outliers(y, np.zeros(500), sigma="fdr")
+    ax = plot_zscores(result)
+    assert ax.get_xscale() == "symlog" and ax.get_yscale() == "log"
+    # The three far rows are in bars of their own, each of height 1.
+    flagged_bars = [p for p in ax.containers[1] if p.get_height() > 0]
+    assert sum(p.get_height() for p in flagged_bars) == result.mask.sum()
+    far = [p for p in flagged_bars if abs(p.get_x()) > 50]
+    assert [p.get_height() for p in far] == [1, 1, 1]
+    # The bulk is spread over many bins, not squeezed into one.
+    assert sum(p.get_height() > 0 for p in ax.containers[0]) >= 10
+    cut = result.threshold[0]
+    assert [line.get_xdata()[0] for line in ax.get_lines()] == [-cut, cut]
+
+
+def test_plot_zscores_keeps_a_linear_axis_without_heavy_tails(regressor):
+    assert plot_zscores(regressor).get_xscale() == "linear"
+
+
+def test_plot_label_confusion_counts_given_against_likely():
+    given = ["sun", "sun", "rain", "fog", "sun"]
+    likely = ["fog", "fog", "sun", "sun", "rain"]
+    ax = plot_label_confusion(given, likely, labels=["fog", "rain", "sun"])
+    counts = np.array(ax.images[0].get_array())
+    assert counts.tolist() == [[0, 0, 1], [0, 0, 1], [2, 1, 0]]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["fog", "rain", "sun"]
+    with pytest.raises(ValueError, match=r"labels not among the classes: \['sun'\]"):
+        plot_label_confusion(given, likely, labels=["fog", "rain"])
+    with pytest.raises(ValueError, match="same shape"):
+        plot_label_confusion(given, likely[:2])
