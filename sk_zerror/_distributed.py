@@ -15,6 +15,8 @@ scores its rows against the whole batch:
 import torch
 import torch.distributed as dist
 
+from ._zscore import zero_non_finite
+
 SYNC_OPTIONS = ("auto", True, False)
 
 
@@ -40,7 +42,12 @@ class Synchronizer:
         if groups is None:
             groups = torch.zeros(n, dtype=torch.long, device=values.device)
         rows = torch.cat(
-            [values.nan_to_num(), weight, groups.to(values.dtype).unsqueeze(1)], 1
+            [
+                zero_non_finite(values),
+                weight,
+                groups.to(values.dtype).unsqueeze(1),
+            ],
+            1,
         )
         # Padding rows weigh 0: they take no part in any statistic.
         padded = rows.new_zeros((longest, 2 * d + 1))

@@ -57,7 +57,8 @@ class ZErrorOutput(NamedTuple):
     mask : BoolTensor
         True for the inliers, of the same shape.
     scores : Tensor
-        Signed z-score of each element's z-scored value, of the same shape.
+        Signed z-score of each element's z-scored value, of the same shape
+        (float64, the precision of the statistics).
     count : Tensor
         0-d: the total weight of the inliers, the denominator of the mean.
     sync : object or None
@@ -204,15 +205,15 @@ class _ZErrorMixin:
             w = weights.to(elementwise.dtype)
             elementwise = elementwise * (w if elementwise.ndim == 1 else w[:, None])
         if row_weight is None:
-            count = mask.sum()
+            count = mask.sum(dtype=elementwise.dtype)
         else:
             w = row_weight.to(elementwise.dtype)
             count = (mask * (w if mask.ndim == 1 else w[:, None])).sum()
         output = ZErrorOutput(
             elementwise.reshape(shape),
             mask.reshape(shape),
-            result.scores.to(elementwise.dtype).reshape(shape),
-            count.to(elementwise.dtype),
+            result.scores.reshape(shape),
+            count,
             sync,
         )
         self._last = output
@@ -237,7 +238,8 @@ class _ZErrorMixin:
         count = output.count
         if output.sync is not None:
             count = output.sync.all_reduce(count.detach().clone()) / world
-        return total / torch.where(count > 0, count, torch.ones_like(count))
+        # Without inliers the total is 0, and so is the loss, with zero gradients.
+        return total / count.clamp(min=torch.finfo(count.dtype).tiny)
 
     def forward(self, input, target, sample_weight=None):
         """The reduced loss: ``reduce(evaluate(input, target, sample_weight))``."""
@@ -254,10 +256,13 @@ class _ZErrorMixin:
         return None if self._last is None else self._last.scores
 
     def extra_repr(self):
-        sigma = self.sigma.tolist()
+        if hasattr(self, "zscore_of"):
+            what = f"zscore_of={self.zscore_of!r}"
+        else:
+            what = f"space={self.space!r}"
         return (
-            f"sigma={sigma}, center={self.center!r}, scale={self.scale!r}, "
-            f"tail={self.tail!r}, window={self.window!r}, "
+            f"sigma={self.sigma.tolist()}, {what}, center={self.center!r}, "
+            f"scale={self.scale!r}, tail={self.tail!r}, window={self.window!r}, "
             f"reduction={self.reduction!r}"
         )
 
@@ -424,13 +429,16 @@ class ZErrorMSELoss(_ZErrorMixin, nn.MSELoss):
             values = (true - detached) ** 2
             finite = known_finite(values)
         else:
+            finite = known_finite(true, detached)
             values = true
-            finite = known_finite(values, detached)
+            if not finite:
+                # A non-finite prediction is an outlier whatever its target.
+                values = torch.where(torch.isfinite(detached), true, torch.nan)
         weights = self._sample_weight(sample_weight, pred.shape[0], pred.device)
         result, sync = self._score(values, None, 1, weights, finite)
         mask = result.mask
         if finite:
-            elementwise = torch.where(mask, F.mse_loss(pred, true, reduction="none"), 0)
+            elementwise = F.mse_loss(pred, true, reduction="none") * mask
         else:
             # Outliers are replaced by 0 on both sides before the loss: their
             # squared error is exactly (0 - 0)^2 = 0, and even a NaN or inf
@@ -567,12 +575,16 @@ class ZErrorBCEWithLogitsLoss(_ZErrorMixin, nn.BCEWithLogitsLoss):
         values = torch.where(classes == 1, detached, -detached)
         if self.space == "probability":
             values = torch.sigmoid(values)
+            if not finite:
+                # An infinite logit has a finite probability but a loss that
+                # cannot be learnt from: it is an outlier in either space.
+                values = torch.where(torch.isfinite(detached), values, torch.nan)
         weights = self._sample_weight(sample_weight, logits.shape[0], logits.device)
         result, sync = self._score(values.unsqueeze(1), classes, 2, weights, finite)
         mask = result.mask.squeeze(1)
         labels = labels.to(logits.dtype)
         if finite:
-            bce = F.binary_cross_entropy_with_logits(
+            elementwise = mask * F.binary_cross_entropy_with_logits(
                 logits,
                 labels,
                 weight=self.weight,
@@ -587,7 +599,7 @@ class ZErrorBCEWithLogitsLoss(_ZErrorMixin, nn.BCEWithLogitsLoss):
                 pos_weight=self.pos_weight,
                 reduction="none",
             )
-        elementwise = torch.where(mask, bce, 0.0)
+            elementwise = torch.where(mask, bce, 0.0)
         return self._output(elementwise, result, sync, weights, input.shape)
 
 

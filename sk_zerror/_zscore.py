@@ -37,6 +37,7 @@ TAILS = ("both", "lower", "upper")
 # 1 / Phi^{-1}(3/4): makes the median absolute deviation estimate the standard
 # deviation of a normal distribution.
 MAD_TO_STD = 1.482602218505602
+_POWERS = (0.0, 1.0, 2.0)
 
 
 class GroupStatistics(NamedTuple):
@@ -158,6 +159,11 @@ def rounding_eps(dtype):
     return 4 * torch.finfo(dtype).eps
 
 
+def zero_non_finite(values):
+    """``values`` with 0 in place of NaN and infinities."""
+    return values.nan_to_num(nan=0.0, posinf=0.0, neginf=0.0)
+
+
 def known_finite(*tensors):
     """True when every tensor is known, cheaply, to hold only finite values.
 
@@ -193,11 +199,11 @@ def _moments(values, weight, groups, n_groups):
 
     ``weight`` is None for unit weights of all-finite values.
     """
-    if weight is None:
-        stacked = torch.stack([torch.ones_like(values), values, values * values], 1)
-    else:
-        weighted = weight * values
-        stacked = torch.stack([weight, weighted, weighted * values], 1)
+    # x ** (0, 1, 2) in one kernel: the unit weight, the value, its square.
+    powers = values.new_tensor(_POWERS).view(1, 3, 1)
+    stacked = values.unsqueeze(1) ** powers
+    if weight is not None:
+        stacked = stacked * weight.unsqueeze(1)
     return _sums(stacked, groups, n_groups)
 
 
@@ -205,8 +211,8 @@ def _from_moments(moments):
     """Mean and unbiased (frequency-weighted) standard deviation."""
     count, total, total_sq = moments.unbind(1)
     mean = total / count.clamp(min=1)
-    var = (total_sq - total * mean) / (count - 1).clamp(min=1)
-    return GroupStatistics(mean, var.clamp(min=0).sqrt(), count)
+    var = torch.addcmul(total_sq, total, mean, value=-1) / (count - 1).clamp(min=1)
+    return GroupStatistics(mean, var.clamp_(min=0).sqrt_(), count)
 
 
 def _weighted_median(values, weight, groups, n_groups):
@@ -293,7 +299,7 @@ def group_statistics(
         fast = all_finite and weights is None
         weight = None if fast else _finite_weight(values, weights)
         if center == "mean" and scale == "std":
-            clean = values if fast else values.nan_to_num()
+            clean = values if fast else zero_non_finite(values)
             moments = _moments(clean, weight, groups, n_groups)
             if sync is not None:
                 moments = sync.all_reduce(moments)
@@ -307,21 +313,21 @@ def group_statistics(
 
 def _robust_statistics(values, weight, groups, n_groups, center, scale):
     """The statistics with a median centre or a MAD scale (or both)."""
-    clean = values.nan_to_num()
+    clean = zero_non_finite(values)
     if center == "mean":
         count, total, _ = _moments(clean, weight, groups, n_groups).unbind(1)
         location = total / count.clamp(min=1)
     else:
         location = _weighted_median(values, weight, groups, n_groups)
         count = _sums(weight, groups, n_groups)
-    location = location.nan_to_num()
+    location = zero_non_finite(location)
     deviation = (clean - _gather(location, groups)).abs()
     squares = _sums(weight * deviation * deviation, groups, n_groups)
     std = (squares / (count - 1).clamp(min=1)).sqrt()
     if scale == "mad":
         mad = _weighted_median(deviation, weight, groups, n_groups) * MAD_TO_STD
         std = torch.where(mad > 0, mad, std)
-    return GroupStatistics(location, std.nan_to_num(), count)
+    return GroupStatistics(location, zero_non_finite(std), count)
 
 
 def usable_groups(stats, eps):
@@ -335,9 +341,9 @@ def zscores(values, groups, stats, usable, all_finite=False):
     Members of groups without usable statistics score 0; non-finite values
     keep their own value (+-inf or NaN).
     """
-    scale = _gather(torch.where(usable, stats.scale, 1.0), groups)
+    # An infinite scale scores every finite member of an unusable group 0.
+    scale = _gather(torch.where(usable, stats.scale, torch.inf), groups)
     z = (values - _gather(stats.center, groups)) / scale
-    z = torch.where(_gather(usable, groups), z, 0.0)
     return z if all_finite else torch.where(torch.isfinite(values), z, values)
 
 

@@ -1,4 +1,5 @@
 import math
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
 from sk_zerror import ZErrorBCEWithLogitsLoss, ZErrorCrossEntropyLoss, ZErrorMSELoss
+from sk_zerror import _losses as losses_module
 
 NOTE_LOGITS = [2.5, 0.2, -1.1, 1.3, -2.0, 3.0]
 NOTE_LABELS = [1.0, 1.0, 0.0, 1.0, 0.0, 1.0]
@@ -496,3 +498,125 @@ def test_losses_accept_every_floating_dtype(dtype):
         agree = (loss.last_mask == reference_mask).float().mean()
         assert agree > 0.9
         assert_allclose(value.double().item(), reference.item(), rtol=0.05)
+
+
+# -- the fast path (finite input on the CPU) against the general path ---------
+
+DTYPES = [torch.float16, torch.bfloat16, torch.float32, torch.float64]
+# Multiples of 1/8 below 64 are exact in every floating dtype above.
+exact = st.integers(-400, 400).map(lambda k: k / 8)
+
+
+def evaluate(loss, input, target, weight, general):
+    """Loss, input gradient and evaluation, on the fast or the general path."""
+    input = input.detach().clone().requires_grad_(True)
+    if general:
+        with mock.patch.object(losses_module, "known_finite", lambda *t: False):
+            output = loss.evaluate(input, target, sample_weight=weight)
+    else:
+        output = loss.evaluate(input, target, sample_weight=weight)
+    reduced = loss.reduce(output)
+    if reduced.ndim:
+        reduced = reduced.sum()
+    reduced.backward()
+    return reduced.detach(), input.grad, output
+
+
+@st.composite
+def loss_cases(draw):
+    kind = draw(st.sampled_from(["mse", "bce", "ce"]))
+    dtype = draw(st.sampled_from(DTYPES))
+    n = draw(st.integers(1, 24))
+    n_classes = {"mse": 1, "bce": 2, "ce": draw(st.integers(2, 4))}[kind]
+    width = n_classes if kind == "ce" else 1
+    values = draw(st.lists(exact, min_size=n * width, max_size=n * width))
+    input = torch.tensor(values, dtype=torch.float64).reshape(n, width).to(dtype)
+    labels = torch.tensor(
+        draw(st.lists(st.integers(0, n_classes - 1), min_size=n, max_size=n))
+    )
+    per_class = kind != "mse" and draw(st.booleans())
+    sigmas = st.sampled_from([0.5, 1.0, 1.5, 2.0, math.inf])
+    sigma = (
+        draw(st.lists(sigmas, min_size=n_classes, max_size=n_classes))
+        if per_class
+        else draw(sigmas)
+    )
+    options = dict(
+        sigma=sigma,
+        center=draw(st.sampled_from(["mean", "median"])),
+        scale=draw(st.sampled_from(["std", "mad"])),
+        tail=draw(st.sampled_from(["both", "lower", "upper"])),
+        reduction=draw(st.sampled_from(["mean", "sum", "none"])),
+    )
+    if kind == "mse":
+        loss = ZErrorMSELoss(
+            zscore_of=draw(st.sampled_from(["residual", "loss", "target"])), **options
+        )
+        target = torch.tensor(
+            draw(st.lists(exact, min_size=n, max_size=n)), dtype=dtype
+        ).reshape(n, 1)
+    elif kind == "bce":
+        loss = ZErrorBCEWithLogitsLoss(
+            space=draw(st.sampled_from(["logit", "probability"])), **options
+        )
+        target = labels.to(dtype)
+        input = input[:, 0]
+    else:
+        loss = ZErrorCrossEntropyLoss(
+            space=draw(st.sampled_from(["logit", "log_probability"])),
+            label_smoothing=draw(st.sampled_from([0.0, 0.1])),
+            **options,
+        )
+        target = labels
+    weight = None
+    if draw(st.booleans()):
+        weight = torch.tensor(
+            draw(st.lists(st.integers(0, 3), min_size=n, max_size=n)), dtype=dtype
+        )
+    return loss, input, target, weight
+
+
+def tolerance(dtype):
+    """1e-6, or the rounding level of the half-precision dtypes."""
+    limit = 1e-6 if dtype in (torch.float32, torch.float64) else 1e-2
+    return {"rtol": limit, "atol": limit}
+
+
+@settings(max_examples=150, deadline=None)
+@given(loss_cases())
+def test_the_fast_path_equals_the_general_path(case):
+    loss, input, target, weight = case
+    fast = evaluate(loss, input, target, weight, general=False)
+    general = evaluate(loss, input, target, weight, general=True)
+    assert_array_equal(fast[2].mask.numpy(), general[2].mask.numpy())
+    assert_allclose(fast[2].scores.numpy(), general[2].scores.numpy(), atol=1e-6)
+    tol = tolerance(input.dtype)
+    assert_allclose(fast[0].double().numpy(), general[0].double().numpy(), **tol)
+    assert_allclose(fast[1].double().numpy(), general[1].double().numpy(), **tol)
+
+
+@settings(max_examples=100, deadline=None)
+@given(loss_cases(), st.data())
+def test_non_finite_rows_are_outliers_that_change_nothing_else(case, data):
+    loss, input, target, weight = case
+    n = input.shape[0]
+    bad = torch.tensor(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)))
+    poisoned = input.detach().clone()
+    value = data.draw(st.sampled_from([math.nan, math.inf, -math.inf]))
+    poisoned[bad] = value
+    _, grad, output = evaluate(loss, poisoned, target, weight, general=True)
+    keep = ~bad
+    clean_weight = None if weight is None else weight[keep]
+    reduced, clean_grad, clean = evaluate(
+        loss, input[keep], target[keep], clean_weight, general=False
+    )
+    mask = output.mask.reshape(n, -1)
+    assert not mask[bad].any()
+    assert_array_equal(mask[keep].numpy(), clean.mask.reshape(-1, mask.shape[1]))
+    assert torch.isfinite(grad).all()
+    assert (grad[bad] == 0).all()
+    tol = tolerance(input.dtype)
+    assert_allclose(grad[keep].double().numpy(), clean_grad.double().numpy(), **tol)
+    if loss.reduction != "none":
+        total = loss.reduce(output).detach()
+        assert_allclose(total.double().item(), reduced.double().item(), **tol)
