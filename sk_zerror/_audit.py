@@ -41,6 +41,12 @@ DATE_PATTERN = re.compile(r"^\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T].*)?$")
 MIN_ROWS = 10
 SMALL_TABLE = 100
 SMALL_CLASS = 5
+# Kelly's skewness above which a non-negative target is modelled as log(1 + y)
+# (when the log makes it more symmetric). On the clean car table's fuel
+# economy (skewness 0.115) the log scale halves the flags, 21 to 12 of 398.
+RIGHT_SKEW = 0.1
+# Estimated label errors above this share of the rows mean overlapping classes.
+OVERLAP_SHARE = 0.1
 # Training length: about this many optimiser steps, within these epochs.
 TARGET_STEPS = 3000
 EPOCH_RANGE = (20, 150)
@@ -270,7 +276,7 @@ def skewed_positive(y):
         return 0.0 if q90 == q10 else (q90 + q10 - 2 * q50) / (q90 - q10)
 
     raw, logged = kelly(y), kelly(np.log1p(y))
-    return raw > 0.2 and abs(logged) < abs(raw)
+    return raw > RIGHT_SKEW and abs(logged) < abs(raw)
 
 
 @dataclass
@@ -311,6 +317,7 @@ class AuditResult:
     left_out: object
     rule: str
     notes: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
     sigma: object = "auto"
     epochs: int = 0
     batch_size: int = 0
@@ -668,7 +675,7 @@ def fit_audit(plan, *, seed=0, progress=False, stream=None, interval=None):
     model.fit(plan.features, y)
     est = model.steps[-1][1]
     sigma = AUTO_SIGMA[plan.task] if plan.sigma == "auto" else float(plan.sigma)
-    notes = plan.warnings + plan.notes
+    notes, warnings = list(plan.notes), list(plan.warnings)
     table = pd.DataFrame({"row": np.flatnonzero(plan.kept)})
     for column in plan.ids:
         table[column] = plan.id_values[column].to_numpy()
@@ -688,6 +695,14 @@ def fit_audit(plan, *, seed=0, progress=False, stream=None, interval=None):
         table["score"] = outliers.scores
         severity = outliers.scores
         notes.append(_error_count_note(outliers.error_counts, est.classes_))
+        share = outliers.error_counts.sum() / len(given)
+        if share > OVERLAP_SHARE:
+            warnings.append(
+                f"the model estimates {share:.0%} of the labels wrong: its classes "
+                "overlap (the other columns barely tell them apart), so many flags "
+                "are rows between two classes rather than wrong labels; see the "
+                "class pairs in label_confusion.png"
+            )
     table["masked_fraction"] = est.outlier_frequency_
     table["flagged"] = outliers.mask
     order = np.argsort(-severity, kind="stable")
@@ -702,7 +717,8 @@ def fit_audit(plan, *, seed=0, progress=False, stream=None, interval=None):
         id_columns=plan.ids,
         left_out=plan.left_out,
         rule=_flag_rule(plan.task, sigma, plan.log_target),
-        notes=notes,
+        notes=warnings + notes,
+        warnings=warnings,
         sigma=plan.sigma,
         epochs=plan.epochs,
         batch_size=plan.batch_size,

@@ -206,6 +206,8 @@ def run_audit(args, command):
     if replacing and not args.quiet:
         print(f"replacing the earlier audit in {out}", file=sys.stderr)
     result = fit_audit(plan, seed=args.seed, progress=not args.quiet)
+    for warning in result.warnings[len(plan.warnings) :]:
+        print(f"sk-zerror: warning: {warning}", file=sys.stderr)
     extra = []
     if demo:
         extra = _demo_score(result, truth, kinds)

@@ -144,9 +144,12 @@ fig.tight_layout()
 # %%
 # The report
 # ----------
-# The command also wrote ``report.md``, with the settings, the columns used,
-# the twenty most suspicious rows and figures, for whoever will check the
-# rows:
+# The command also wrote ``report.html``, one self-contained page (figures
+# inline, a sortable and filterable table of the flagged rows) for whoever
+# will check the rows, and the same report as text in ``report.md``, with the
+# settings, the columns used, the twenty most suspicious rows and the figures.
+# The hidden ``.sk-zerror-audit`` file marks the folder as the audit's own, so
+# that ``--force`` may replace it next time (and no other folder):
 
 print(sorted(path.name for path in (folder / "audit").iterdir()))
 report = (folder / "audit" / "report.md").read_text()
