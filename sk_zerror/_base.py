@@ -282,8 +282,7 @@ class ZErrorBase(BaseEstimator):
         whole-dataset statistics for detection), with the same rule as in
         training. Returns the network's outputs on the training set.
         """
-        with private_rng(self.net_.device):
-            outputs = self.net_.forward(X, training=False)
+        outputs = self._network_outputs(X)
         options = self._criterion_options(sigma)
         options.update(window="batch", sync_statistics=False)
         whole_set = self._make_criterion(options)
@@ -304,6 +303,21 @@ class ZErrorBase(BaseEstimator):
         X = validate_data(
             self, X, reset=False, accept_sparse=False, dtype=[np.float64, np.float32]
         )
+        return self._network_outputs(as_float32(X)).double().numpy()
+
+    def _network_outputs(self, X):
+        """The network's outputs (n, n_outputs) for float32 ``X``, row by row.
+
+        The rows go through the network in batches of exactly ``batch_size``
+        (the last one padded with zeros), so that the matrix products run the
+        same kernels whatever the number of rows: a row's output then does
+        not depend on the other rows of the call, as scikit-learn expects
+        (float32 kernels chosen by the number of rows differ by ~1e-7).
+        """
+        n = len(X)
+        padding = -n % self.net_.batch_size
+        if padding:
+            X = np.concatenate([X, np.zeros((padding, X.shape[1]), X.dtype)])
         with private_rng(self.net_.device):
-            out = self.net_.forward(as_float32(X), training=False)
-        return out.reshape(out.shape[0], -1).double().numpy()
+            out = self.net_.forward(X, training=False)
+        return out[:n].reshape(n, -1)

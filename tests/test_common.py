@@ -7,11 +7,6 @@ from sk_zerror import ZErrorClassifier, ZErrorRegressor, ZThresholdCalibrator
 
 # Each expected failure says why it cannot hold for a network trained by
 # mini-batch SGD in float32; everything else must pass.
-FLOAT32_SUBSETS = (
-    "float32 network: BLAS uses different kernels for different numbers of "
-    "rows, so a row's output differs by ~1e-7 relative between a batch and a "
-    "subset, which is the check's own tolerance."
-)
 SGD_WEIGHTS = (
     "mini-batch SGD: a weight of 2 and a duplicated row put different samples "
     "in each batch, so they are equivalent in expectation only."
@@ -27,10 +22,7 @@ CUTOFF_NOT_ZERO = (
 def expected_failed_checks(estimator):
     if isinstance(estimator, ZThresholdCalibrator):
         return {"check_classifiers_train": CUTOFF_NOT_ZERO}
-    return {
-        "check_methods_subset_invariance": FLOAT32_SUBSETS,
-        "check_sample_weight_equivalence_on_dense_data": SGD_WEIGHTS,
-    }
+    return {"check_sample_weight_equivalence_on_dense_data": SGD_WEIGHTS}
 
 
 @parametrize_with_checks(
