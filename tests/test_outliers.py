@@ -249,47 +249,85 @@ def test_margin_and_self_confidence_scores_are_what_they_say():
     probs = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6], [0.2, 0.5, 0.3]])
     labels = np.array([0, 0, 1])
 
-    margin = find_label_outliers(labels, probs).scores
-    confidence = find_label_outliers(labels, probs, score="self_confidence").scores
+    margin = find_label_outliers(labels, probs, score="margin").scores
+    confidence = find_label_outliers(labels, probs).scores
 
     assert_allclose(margin, np.log([0.2 / 0.7, 0.6 / 0.1, 0.3 / 0.5]), rtol=1e-12)
     assert_allclose(confidence, [0.3, 0.9, 0.5], rtol=1e-12)
 
 
 def test_error_counts_and_mask_follow_the_class_pairs():
-    # 60 rows per class of 3; 6 rows of class 0 labelled 1, 3 of class 2
-    # labelled 0, and a model that prefers the true class.
-    truth = np.repeat([0, 1, 2], 60)
+    # 300 rows per class of 3; 30 rows of class 0 labelled 1 (a pair with
+    # its own cut), 3 of class 2 labelled 0 (pooled), and a model that
+    # prefers the true class.
+    truth = np.repeat([0, 1, 2], 300)
     labels = truth.copy()
-    labels[:6] = 1
-    labels[120:123] = 0
+    labels[:30] = 1
+    labels[600:603] = 0
+    wrong = np.r_[0:30, 600:603]
     rng = np.random.default_rng(1)
-    top = rng.uniform(0.8, 0.95, 180)
-    top[labels != truth] = 0.97
+    top = rng.uniform(0.8, 0.95, 900)
+    top[wrong] = 0.97
     probs = np.repeat(((1 - top) / 2)[:, None], 3, axis=1)
-    probs[np.arange(180), truth] = top
+    probs[np.arange(900), truth] = top
+    # The runner-up of the clean rows is the next class.
+    probs[np.arange(900), (truth + 1) % 3] += 0.01
+    probs[np.arange(900), (truth + 2) % 3] -= 0.01
 
     result = find_label_outliers(labels, probs)
 
-    expected = np.zeros((3, 3))
-    expected[1, 0], expected[0, 2] = 6, 3
-    assert_allclose(result.error_counts, expected, rtol=0.25, atol=0.5)
-    flagged = np.flatnonzero(result.mask)
-    assert set(np.r_[0:6, 120:123]) <= set(flagged)
-    # At most each cell's rounded count (fewer where a cell has fewer rows).
-    assert len(flagged) <= np.rint(result.error_counts).sum()
-    assert_array_equal(result.likely_labels[result.mask], truth[result.mask])
+    counts = result.error_counts.copy()
+    assert_allclose(counts[1, 0], 30, rtol=0.1)
+    # Only the rows of class 0 that reach a threshold are counted, then
+    # scaled up to the class size: the 3 errors count for more.
+    assert 3 <= counts[0, 2] <= 6
+    counts[1, 0] = counts[0, 2] = 0.0
+    assert_allclose(counts, 0.0)
+    # The (1, 0) pair flags its own rounded count, all of them errors.
+    own = (labels == 1) & (result.likely_labels == 0)
+    assert result.mask[own].sum() == np.rint(result.error_counts[1, 0])
+    assert set(wrong) <= set(np.flatnonzero(result.mask))
+    assert_array_equal(result.likely_labels[wrong], truth[wrong])
 
 
-def test_flag_counts_flags_each_cells_highest_scores():
-    labels = np.array([0, 0, 0, 0, 1, 1, 1])
-    likely = np.array([1, 1, 2, 2, 0, 0, 0])
-    scores = np.array([0.1, 0.9, 0.5, 0.4, 0.3, 0.8, -1.0])
-    counts = np.array([[0, 1, 2], [1.6, 0, 0], [0, 0, 0]], dtype=float)
+def test_flag_counts_cuts_large_pairs_alone_and_pools_small_ones():
+    # Pair (0, 1) has 12.4 estimated errors: its own cut of 12 rows. Pairs
+    # (0, 2) and (1, 0), 2.6 and 1.2, pool their rows: 4 flagged among them.
+    labels = np.r_[np.zeros(30, int), np.ones(10, int)]
+    likely = np.r_[np.ones(20, int), np.full(10, 2), np.zeros(10, int)]
+    scores = np.r_[np.linspace(5.0, -1.0, 20), np.linspace(3.0, -2.0, 10)]
+    scores = np.r_[scores, np.linspace(2.9, 0.0, 10)]
+    counts = np.zeros((3, 3))
+    counts[0] = [0.0, 12.4, 2.6]
+    counts[1, 0] = 1.2
 
     flagged = _flag_counts(scores, labels, likely, counts)
 
-    assert_array_equal(flagged, [False, True, True, True, True, True, False])
+    assert_array_equal(np.flatnonzero(flagged[:20]), np.arange(12))
+    # The pool's four highest: 3.0, 2.9, 2.44 (class 0) and 2.58 (class 1).
+    assert_array_equal(np.flatnonzero(flagged[20:]), [0, 1, 10, 11])
+
+
+def test_stratified_count_finds_errors_concentrated_on_ambiguous_rows():
+    # Clean rows: half sure (0.98), half ambiguous (0.6); all 40 errors sit
+    # among the ambiguous rows, where they are 20% of the rows.
+    rng = np.random.default_rng(3)
+    n = 400
+    truth = rng.integers(0, 2, n)
+    sure = np.arange(n) < n // 2
+    top = np.where(sure, 0.98, rng.uniform(0.55, 0.65, n))
+    labels = truth.copy()
+    wrong = rng.choice(np.flatnonzero(~sure), 40, replace=False)
+    labels[wrong] = 1 - truth[wrong]
+    p0 = np.where(truth == 0, top, 1 - top)
+    probs = np.column_stack([p0, 1 - p0])
+
+    joint = find_label_outliers(labels, probs).error_counts.sum()
+    stratified = find_label_outliers(labels, probs, count="stratified")
+
+    assert joint < 30
+    assert 32 <= stratified.error_counts.sum() <= 50
+    assert stratified.mask[wrong].mean() > 0.8
 
 
 def test_zscore_family_scores_are_minus_zscores_of_given_class_log_odds(
@@ -370,9 +408,16 @@ def test_saturated_probabilities_still_flag_the_wrong_labels():
     p1 = np.r_[np.zeros(30), np.linspace(0.05, 0.3, 8), 1.0, 1.0]
     p1 = np.r_[p1, np.ones(30), np.linspace(0.7, 0.95, 8), 0.0, 0.0]
 
-    for sigma in ["auto", 2.0]:
-        result = find_label_outliers(labels, np.column_stack([1 - p1, p1]), sigma=sigma)
-        assert_array_equal(np.flatnonzero(result.mask), [38, 39, 78, 79])
+    probs = np.column_stack([1 - p1, p1])
+
+    fixed = find_label_outliers(labels, probs, sigma=2.0)
+    auto = find_label_outliers(labels, probs)
+
+    assert_array_equal(np.flatnonzero(fixed.mask), [38, 39, 78, 79])
+    assert_array_equal(np.sort(np.argsort(-auto.scores)[:4]), [38, 39, 78, 79])
+    assert set(np.flatnonzero(auto.mask)) >= {38, 39, 78, 79}
+    # 2.42 errors estimated in each class, pooled: 5 flagged.
+    assert auto.mask.sum() == 5
 
 
 def test_labels_may_skip_a_class_and_be_floats_or_pandas(noisy_labels):
@@ -520,6 +565,7 @@ def test_auto_adapts_to_a_high_noise_rate_on_out_of_fold_probs(rng):
         ),
         ([0, 1], {"logits": [0.1, 0.0], "scale": "iqr"}, ValueError, "scale must be"),
         ([0, 1], {"logits": [0.1, 0.0], "score": "loss"}, ValueError, "score must be"),
+        ([0, 1], {"logits": [0.1, 0.0], "count": "cj"}, ValueError, "count must be"),
         ([0, 1], {"logits": [0.1, 0.0], "sigma": None}, TypeError, "positive number"),
     ],
 )
