@@ -24,6 +24,7 @@ _LAZY = {
     "ZErrorClassifier": "._classifier",
     "ZErrorCrossEntropyLoss": "._losses",
     "ZErrorMSELoss": "._losses",
+    "ZErrorOutput": "._losses",
     "ZErrorRegressor": "._regressor",
     "ZThresholdCalibrator": "._threshold",
     "find_label_outliers": "._outliers",

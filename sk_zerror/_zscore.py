@@ -37,7 +37,6 @@ TAILS = ("both", "lower", "upper")
 # 1 / Phi^{-1}(3/4): makes the median absolute deviation estimate the standard
 # deviation of a normal distribution.
 MAD_TO_STD = 1.482602218505602
-_POWERS = (0.0, 1.0, 2.0)
 
 
 class GroupStatistics(NamedTuple):
@@ -199,11 +198,11 @@ def _moments(values, weight, groups, n_groups):
 
     ``weight`` is None for unit weights of all-finite values.
     """
-    # x ** (0, 1, 2) in one kernel: the unit weight, the value, its square.
-    powers = values.new_tensor(_POWERS).view(1, 3, 1)
-    stacked = values.unsqueeze(1) ** powers
-    if weight is not None:
-        stacked = stacked * weight.unsqueeze(1)
+    if weight is None:
+        stacked = torch.stack([torch.ones_like(values), values, values * values], 1)
+    else:
+        weighted = weight * values
+        stacked = torch.stack([weight, weighted, weighted * values], 1)
     return _sums(stacked, groups, n_groups)
 
 
@@ -295,20 +294,19 @@ def group_statistics(
     -------
     GroupStatistics
     """
-    with torch.no_grad():
-        fast = all_finite and weights is None
-        weight = None if fast else _finite_weight(values, weights)
-        if center == "mean" and scale == "std":
-            clean = values if fast else zero_non_finite(values)
-            moments = _moments(clean, weight, groups, n_groups)
-            if sync is not None:
-                moments = sync.all_reduce(moments)
-            return _from_moments(moments)
-        if weight is None:
-            weight = torch.ones_like(values)
+    fast = all_finite and weights is None
+    weight = None if fast else _finite_weight(values, weights)
+    if center == "mean" and scale == "std":
+        clean = values if fast else zero_non_finite(values)
+        moments = _moments(clean, weight, groups, n_groups)
         if sync is not None:
-            values, weight, groups = sync.all_gather_rows(values, weight, groups)
-        return _robust_statistics(values, weight, groups, n_groups, center, scale)
+            moments = sync.all_reduce(moments)
+        return _from_moments(moments)
+    if weight is None:
+        weight = torch.ones_like(values)
+    if sync is not None:
+        values, weight, groups = sync.all_gather_rows(values, weight, groups)
+    return _robust_statistics(values, weight, groups, n_groups, center, scale)
 
 
 def _robust_statistics(values, weight, groups, n_groups, center, scale):
@@ -351,8 +349,9 @@ def inlier_mask(z, groups, sigma, tail, all_finite=False):
     """Inliers: finite z-scores within ``sigma`` on the tested tail(s)."""
     # An infinite sigma becomes the largest finite number: the comparison then
     # also rejects infinite z-scores, and NaN fails every comparison, so the
-    # two-tailed test needs no separate finiteness check.
-    limit = sigma.clamp(max=torch.finfo(sigma.dtype).max)
+    # two-tailed test needs no separate finiteness check. Finite z-scores need
+    # no such care.
+    limit = sigma if all_finite else sigma.clamp(max=torch.finfo(sigma.dtype).max)
     if limit.ndim == 1:
         limit = _gather(limit, groups)
         limit = limit.unsqueeze(1) if groups is not None else limit
@@ -413,23 +412,23 @@ def masked_zscores(
     """
     if eps is None:
         eps = rounding_eps(values.dtype)
-    with torch.no_grad():
-        work = values.detach().to(torch.float64)
-        stats = group_statistics(
-            work,
-            groups,
-            n_groups,
-            center=center,
-            scale=scale,
-            weights=None if weights is None else weights.detach().to(torch.float64),
-            all_finite=all_finite,
-            sync=sync,
-        )
-        if running is not None:
-            stats = running(stats, eps)
-        usable = usable_groups(stats, eps)
-        z = zscores(work, groups, stats, usable, all_finite)
-        mask = inlier_mask(z, groups, sigma, tail, all_finite)
+    # Every input is detached: the statistics carry no gradient.
+    work = values.detach().to(torch.float64)
+    stats = group_statistics(
+        work,
+        groups,
+        n_groups,
+        center=center,
+        scale=scale,
+        weights=None if weights is None else weights.detach().to(torch.float64),
+        all_finite=all_finite,
+        sync=sync,
+    )
+    if running is not None:
+        stats = running(stats, eps)
+    usable = usable_groups(stats, eps)
+    z = zscores(work, groups, stats, usable, all_finite)
+    mask = inlier_mask(z, groups, sigma, tail, all_finite)
     return ZScores(mask, z, stats)
 
 

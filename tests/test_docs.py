@@ -37,6 +37,7 @@ NO_EXAMPLES = {
     # Result containers: their examples are those of the functions returning them.
     "Cutoff": "returned by gaussian_cutoff and skewnorm_cutoff",
     "OutlierResult": "returned by find_outliers and find_label_outliers",
+    "ZErrorOutput": "returned by the losses' evaluate",
 }
 
 
