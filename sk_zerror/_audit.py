@@ -45,6 +45,13 @@ SMALL_CLASS = 5
 # (when the log makes it more symmetric). On the clean car table's fuel
 # economy (skewness 0.115) the log scale halves the flags, 21 to 12 of 398.
 RIGHT_SKEW = 0.1
+# With --sigma auto, a label flagged by the estimated error count must also lie
+# this many robust standard deviations below its class's centre (the Z-Error
+# rule): rows between two overlapping classes are typical of their class.
+# Measured on one seed: clean Seattle weather 216 -> 91 flags of 1461, breast
+# cancer with 5% flipped labels unchanged (24 flags, precision 0.92, recall
+# 0.79); at 2.0, 58 and 22 flags (recall 0.71).
+ATYPICAL_LABEL_SIGMA = 1.5
 # Estimated label errors above this share of the rows mean overlapping classes.
 OVERLAP_SHARE = 0.1
 # Training length: about this many optimiser steps, within these epochs.
@@ -639,8 +646,11 @@ def _flag_rule(task, sigma, log_target):
         return f"residuals{scale} beyond {sigma:g} robust standard deviations"
     if sigma == "auto":
         return (
-            "labels the model finds unlikely, as many per class pair as the "
-            "estimated number of label errors (find_label_outliers, sigma='auto')"
+            "labels the model finds likely wrong, as many per class pair as the "
+            "estimated number of label errors (find_label_outliers, sigma='auto'), "
+            "and atypical of their given class (given-label log-odds more than "
+            f"{ATYPICAL_LABEL_SIGMA:g} robust standard deviations below the class "
+            "centre)"
         )
     return f"given-label log-odds more than {sigma:g} robust standard deviations low"
 
@@ -649,12 +659,12 @@ def _error_count_note(counts, classes, shown=5):
     """The class pairs with the most estimated label errors, in words."""
     order = np.argsort(-counts, axis=None, kind="stable")
     pairs = [
-        f"{classes[j]} -> {classes[c]}: {counts[j, c]:.1f}"
+        f"{classes[j]} → {classes[c]}: {counts[j, c]:.1f}"
         for j, c in zip(*np.unravel_index(order[:shown], counts.shape), strict=True)
         if counts[j, c] >= 0.5
     ]
     return f"estimated label errors: {counts.sum():.1f} in all" + (
-        f"; most in (given -> likely class) {', '.join(pairs)}" if pairs else ""
+        f"; most in (given → likely class) {', '.join(pairs)}" if pairs else ""
     )
 
 
@@ -689,6 +699,12 @@ def fit_audit(plan, *, seed=0, progress=False, stream=None, interval=None):
     else:
         proba = model.predict_proba(plan.features)
         outliers = find_label_outliers(plan.y, proba, classes=est.classes_, sigma=sigma)
+        if sigma == "auto":
+            # Only the flags whose label is also atypical of its given class.
+            atypical = find_label_outliers(
+                plan.y, proba, classes=est.classes_, sigma=ATYPICAL_LABEL_SIGMA
+            ).mask
+            outliers = outliers._replace(mask=outliers.mask & atypical)
         given = np.searchsorted(est.classes_, plan.y)
         table["likely_label"] = outliers.likely_labels
         table["probability_of_label"] = proba[np.arange(len(given)), given]

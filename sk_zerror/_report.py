@@ -342,8 +342,16 @@ def render_html(result, command, folder, figures, extra=()):
         *(f"<li>{e(line)}</li>" for line in _summary_lines(result)),
         *(f"<li>{e(note)}</li>" for note in [*result.notes, *extra]),
         "</ul>",
-        "<h2>Flagged rows</h2>",
     ]
+    if figures:
+        parts.append("<h2>Figures</h2>")
+    for name in figures:
+        data = base64.b64encode((folder / name).read_bytes()).decode("ascii")
+        parts.append(
+            f'<figure><img alt="{e(name)}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{e(name)}</figcaption></figure>"
+        )
+    parts.append("<h2>Flagged rows</h2>")
     if len(flagged):
         more = (
             f" (the first {len(shown)} of {len(flagged)}; all in flagged.csv)"
@@ -366,14 +374,6 @@ def render_html(result, command, folder, figures, extra=()):
         "<p><code>row</code> is the 0-based position of the row in the input "
         "file's data.</p>"
     )
-    if figures:
-        parts.append("<h2>Figures</h2>")
-    for name in figures:
-        data = base64.b64encode((folder / name).read_bytes()).decode("ascii")
-        parts.append(
-            f'<figure><img alt="{e(name)}" src="data:image/png;base64,{data}">'
-            f"<figcaption>{e(name)}</figcaption></figure>"
-        )
     parts += [f"<script>{HTML_SCRIPT}</script>", "</body></html>"]
     return "\n".join(parts) + "\n"
 

@@ -1,0 +1,361 @@
+"""The ``sk-zerror audit`` command on real tables: flags, errors found, time.
+
+Each case writes a table shipped inside an installed package (vega_datasets'
+cars and Seattle weather, statsmodels' RAND health-insurance table,
+scikit-learn's breast cancer and diabetes sets) to a CSV file, clean or with
+injected errors, and runs the command on it as a user would
+(``python -m sk_zerror audit FILE --target COLUMN --out DIR --quiet``), at
+its defaults. On the clean tables it records the share of rows flagged (the
+target: at most 3%); with injected errors, the precision and recall of the
+flags against the injected rows; and for every run the child process's CPU
+and wall time. A timing part runs the command on a synthetic 100,000-row
+table and times ``--help``.
+
+``--quick`` runs two small cases for a few epochs: the smoke test.
+
+    python benchmarks/bench_audit.py            # about 6 minutes of CPU
+    python benchmarks/bench_audit.py --quick
+"""
+
+import argparse
+import csv
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from _common import environment, write_results
+
+import sk_zerror
+
+SEEDS = (0, 1, 2)
+THREADS = 1
+# Share of rows of a real table that get an injected error.
+ERROR_SHARE = 0.05
+
+
+def run_command(args, *, cwd):
+    """Run ``python -m sk_zerror ARGS``; its stdout, CPU and wall seconds."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(THREADS), "MKL_NUM_THREADS": "1"}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", "sk_zerror", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+    )
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return result, cpu, wall
+
+
+# -- tables and injected errors ---------------------------------------------
+
+
+def cars():
+    from vega_datasets import local_data
+
+    return local_data.cars()
+
+
+def weather():
+    from vega_datasets import local_data
+
+    return local_data.seattle_weather()
+
+
+def health():
+    import statsmodels.api as sm
+
+    return sm.datasets.randhie.load_pandas().data
+
+
+def breast_cancer():
+    from sklearn.datasets import load_breast_cancer
+
+    data = load_breast_cancer(as_frame=True)
+    table = data.frame.drop(columns="target")
+    table["diagnosis"] = data.target_names[data.target]
+    return table
+
+
+def pounds_as_kilograms(values):
+    return np.round(values / 2.2046)
+
+
+def celsius_as_fahrenheit(values):
+    return values * 9 / 5 + 32
+
+
+def inject_unit_and_decimal(table, target, seed, unit=pounds_as_kilograms):
+    """Half the injected rows in another unit, half decimal slips (x10, /10)."""
+    rng = np.random.default_rng(seed)
+    table = table.copy()
+    rows = np.flatnonzero(table[target].notna())
+    chosen = rng.choice(rows, int(ERROR_SHARE * len(table)), replace=False)
+    units, slips = chosen[: len(chosen) // 2], chosen[len(chosen) // 2 :]
+    values = table[target].to_numpy(dtype=float).copy()
+    values[units] = unit(values[units])
+    factor = np.where(rng.random(len(slips)) < 0.5, 10.0, 0.1)
+    values[slips] = values[slips] * factor
+    table[target] = values
+    truth = np.zeros(len(table), dtype=bool)
+    truth[chosen] = True
+    return table, truth
+
+
+def inject_count_digits(table, target, seed, n=200):
+    """A typed extra digit in ``n`` counts: v becomes 10 v + d."""
+    rng = np.random.default_rng(seed)
+    table = table.copy()
+    chosen = rng.choice(len(table), n, replace=False)
+    values = table[target].to_numpy().copy()
+    values[chosen] = 10 * values[chosen] + rng.integers(1, 10, n)
+    table[target] = values
+    truth = np.zeros(len(table), dtype=bool)
+    truth[chosen] = True
+    return table, truth
+
+
+def inject_label_flips(table, target, seed):
+    """A random other class for ``ERROR_SHARE`` of the rows."""
+    rng = np.random.default_rng(seed)
+    table = table.copy()
+    labels = table[target].to_numpy().astype(object)
+    classes = np.unique(labels)
+    chosen = rng.choice(len(table), int(ERROR_SHARE * len(table)), replace=False)
+    for row in chosen:
+        labels[row] = rng.choice(classes[classes != labels[row]])
+    table[target] = labels
+    truth = np.zeros(len(table), dtype=bool)
+    truth[chosen] = True
+    return table, truth
+
+
+def synthetic(n_rows, seed=0, n_features=10):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n_rows, n_features))
+    table = pd.DataFrame(X, columns=[f"x{i}" for i in range(n_features)])
+    table["y"] = X[:, 0] - 2 * X[:, 1] + np.sin(X[:, 2]) + 0.3 * rng.normal(size=n_rows)
+    return table
+
+
+# Name, table, target, injection (None: the table as shipped).
+FULL_CASES = [
+    ("cars: Miles_per_Gallon", cars, "Miles_per_Gallon", None),
+    ("cars: Weight_in_lbs", cars, "Weight_in_lbs", None),
+    ("cars: Weight_in_lbs", cars, "Weight_in_lbs", inject_unit_and_decimal),
+    ("seattle weather: weather", weather, "weather", None),
+    ("seattle weather: weather", weather, "weather", inject_label_flips),
+    ("seattle weather: temp_max", weather, "temp_max", None),
+    (
+        "seattle weather: temp_max",
+        weather,
+        "temp_max",
+        lambda table, target, seed: inject_unit_and_decimal(
+            table, target, seed, unit=celsius_as_fahrenheit
+        ),
+    ),
+    ("breast cancer: diagnosis", breast_cancer, "diagnosis", None),
+    ("breast cancer: diagnosis", breast_cancer, "diagnosis", inject_label_flips),
+    ("RAND health: mdvis", health, "mdvis", None),
+    ("RAND health: mdvis", health, "mdvis", inject_count_digits),
+]
+QUICK_CASES = [
+    ("cars: Weight_in_lbs", cars, "Weight_in_lbs", inject_unit_and_decimal),
+]
+
+
+def flagged_rows(folder):
+    with open(folder / "flagged.csv", newline="") as handle:
+        return np.array([int(row["row"]) for row in csv.DictReader(handle)], int)
+
+
+def run_case(name, load, target, inject, seed, work, extra):
+    table = load()
+    truth = None
+    if inject is not None:
+        table, truth = inject(table, target, seed)
+    data = work / f"table_{seed}.csv"
+    table.to_csv(data, index=False)
+    out = work / "out"
+    args = ["audit", data, "--target", target, "--out", out, "--force", "--quiet"]
+    result, cpu, wall = run_command(args + ["--seed", seed, *extra], cwd=work)
+    if result.returncode != 0:
+        raise RuntimeError(f"{name}: {result.stderr.strip()}")
+    flags = np.zeros(len(table), dtype=bool)
+    flags[flagged_rows(out)] = True
+    row = {
+        "case": name,
+        "errors": "injected" if inject is not None else "as shipped",
+        "seed": seed,
+        "rows": len(table),
+        "flagged": int(flags.sum()),
+        "flagged_share": float(flags.mean()),
+        "cpu_s": round(cpu, 1),
+        "wall_s": round(wall, 1),
+    }
+    report = (out / "report.md").read_text()
+    row["log_target"] = "log(1 + " in report
+    if truth is not None:
+        hits = int((flags & truth).sum())
+        row["injected"] = int(truth.sum())
+        row["precision"] = hits / max(int(flags.sum()), 1)
+        row["recall"] = hits / int(truth.sum())
+    return row
+
+
+def run_demo(seed, work, extra):
+    out = work / "demo"
+    args = ["audit", "--out", out, "--force", "--quiet", "--seed", seed, *extra]
+    result, cpu, wall = run_command(args, cwd=work)
+    if result.returncode != 0:
+        raise RuntimeError(f"demo: {result.stderr.strip()}")
+    line = re.search(
+        r"(\d+) rows flagged, (\d+) of them injected: precision ([\d.]+), "
+        r"recall ([\d.]+)",
+        result.stdout,
+    )
+    return {
+        "case": "demo (diabetes + 40 errors)",
+        "errors": "injected",
+        "seed": seed,
+        "rows": 442,
+        "flagged": int(line[1]),
+        "flagged_share": int(line[1]) / 442,
+        "cpu_s": round(cpu, 1),
+        "wall_s": round(wall, 1),
+        "log_target": "log(1 + " in (out / "report.md").read_text(),
+        "injected": 40,
+        "precision": int(line[2]) / max(int(line[1]), 1),
+        "recall": int(line[2]) / 40,
+    }
+
+
+def run_timing(n_rows, work, extra):
+    data = work / f"synthetic_{n_rows}.csv"
+    synthetic(n_rows).to_csv(data, index=False)
+    args = ["audit", data, "--target", "y", "--out", work / "timing", "--force"]
+    result, cpu, wall = run_command(args + ["--quiet", *extra], cwd=work)
+    if result.returncode != 0:
+        raise RuntimeError(f"timing: {result.stderr.strip()}")
+    report = (work / "timing" / "report.md").read_text()
+    epochs = re.search(r"epochs: (\d+); batch size: (\d+)", report)
+    return {
+        "rows": n_rows,
+        "columns": 10,
+        "epochs": int(epochs[1]),
+        "batch_size": int(epochs[2]),
+        "cpu_s": round(cpu, 1),
+        "wall_s": round(wall, 1),
+    }
+
+
+def run_startup(work, repeats):
+    rows = []
+    for label, args in [
+        ("audit --help", ["audit", "--help"]),
+        ("argument error (--sigma nan)", ["audit", "--sigma", "nan"]),
+    ]:
+        times = []
+        for _ in range(repeats):
+            _, cpu, wall = run_command(args, cwd=work)
+            times.append(wall)
+        rows.append(
+            {"command": label, "wall_s_median": round(float(np.median(times)), 2)}
+        )
+    return rows
+
+
+def mean(rows, key):
+    values = [r[key] for r in rows if key in r]
+    return float(np.mean(values)) if values else float("nan")
+
+
+def tables(cases, timing, startup):
+    lines = [
+        "| table: target | errors | rows | flagged (mean over seeds) | precision "
+        "| recall | log target | CPU s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    groups = {}
+    for row in cases:
+        groups.setdefault((row["case"], row["errors"]), []).append(row)
+    for (case, errors), rows in groups.items():
+        precision = mean(rows, "precision")
+        recall = mean(rows, "recall")
+        lines.append(
+            f"| {case} | {errors} | {rows[0]['rows']} | "
+            f"{mean(rows, 'flagged'):.1f} ({mean(rows, 'flagged_share'):.1%}) | "
+            + ("-" if np.isnan(precision) else f"{precision:.2f}")
+            + " | "
+            + ("-" if np.isnan(recall) else f"{recall:.2f}")
+            + f" | {'yes' if rows[0]['log_target'] else 'no'} | "
+            f"{mean(rows, 'cpu_s'):.1f} |"
+        )
+    lines += ["", "| rows x columns | epochs | batch size | CPU s | wall s |"]
+    lines += ["| --- | --- | --- | --- | --- |"]
+    for row in timing:
+        lines.append(
+            f"| {row['rows']} x {row['columns']} | {row['epochs']} | "
+            f"{row['batch_size']} | {row['cpu_s']} | {row['wall_s']} |"
+        )
+    lines += ["", "| command | wall s (median) |", "| --- | --- |"]
+    lines += [f"| {r['command']} | {r['wall_s_median']} |" for r in startup]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke test")
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).parent / "results" / "audit"
+    )
+    args = parser.parse_args(argv)
+    extra = ["--epochs", "3"] if args.quick else []
+    seeds = SEEDS[:1] if args.quick else SEEDS
+    cases = QUICK_CASES if args.quick else FULL_CASES
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder)
+        for name, load, target, inject in cases:
+            for seed in seeds if inject is not None else seeds[:1]:
+                rows.append(run_case(name, load, target, inject, seed, work, extra))
+                print(rows[-1], flush=True)
+        for seed in () if args.quick else seeds:
+            rows.append(run_demo(seed, work, extra))
+            print(rows[-1], flush=True)
+        sizes = [] if args.quick else [20_000, 100_000]
+        timing = [run_timing(n, work, extra) for n in sizes]
+        startup = run_startup(work, repeats=1 if args.quick else 3)
+    env = environment(
+        pd,
+        np,
+        threads=THREADS,
+        seeds=list(seeds),
+        argv=argv,
+        with_load_average=True,
+        quick=args.quick,
+    )
+    text = tables(rows, timing, startup)
+    write_results(
+        args.out,
+        {"cases": rows, "timing": timing, "startup": startup},
+        {"environment": env, "sk_zerror": sk_zerror.__version__},
+        text,
+    )
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
