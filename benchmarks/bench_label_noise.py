@@ -450,9 +450,9 @@ def target_methods(X, y, pred):
     ransac = RANSACRegressor(random_state=0).fit(scaled, y)
     envelope = EllipticEnvelope(contamination=0.1, random_state=0)
     return {
-        "ours (sigma=2)": lambda: find_outliers(y, pred).mask,
+        "ours (sigma=2)": lambda: find_outliers(y, pred, sigma=2.0).mask,
         "ours (sigma=3)": lambda: find_outliers(y, pred, sigma=3.0).mask,
-        'ours (sigma="fdr")': lambda: find_outliers(y, pred, sigma="fdr").mask,
+        'ours (sigma="fdr", default)': lambda: find_outliers(y, pred).mask,
         "Tukey fences (1.5 IQR)": lambda: tukey(residual, 1.5),
         "Tukey fences (3 IQR)": lambda: tukey(residual, 3.0),
         "HuberRegressor.outliers_": lambda: (

@@ -167,7 +167,7 @@ def find_outliers(
     y_true: ArrayLike,
     y_pred: ArrayLike,
     *,
-    sigma: Literal["fdr"] | float = 2.0,
+    sigma: Literal["fdr"] | float = "fdr",
     fdr: float = 0.05,
     center: Literal["median", "mean"] = "median",
     scale: Literal["mad", "std"] = "mad",
@@ -177,11 +177,11 @@ def find_outliers(
 
     The residual ``y_true - y_pred`` (observed minus predicted) of every row is
     z-scored against the residuals of all rows, each output column on its own
-    statistics, and rows further than ``sigma`` from the centre are flagged:
-    the regression rule of the Z-Error Loss (technical note, "Z-error loss for
-    Regression"), applied once to the predictions of any model.
-    ``sigma="fdr"`` chooses the cut that keeps the expected share of clean
-    rows among the flagged ones at ``fdr``.
+    statistics, and rows further than a cut from the centre are flagged: the
+    regression rule of the Z-Error Loss (technical note, "Z-error loss for
+    Regression"), applied once to the predictions of any model. By default
+    the cut keeps the expected share of clean rows among the flagged ones at
+    ``fdr``; a numeric ``sigma`` fixes it instead.
 
     Parameters
     ----------
@@ -191,10 +191,10 @@ def find_outliers(
         Predictions of any model, ideally out-of-fold
         (:func:`sklearn.model_selection.cross_val_predict`) so that a model
         that memorised an error does not hide it.
-    sigma : float or "fdr", default=2.0
-        Threshold in (robust) standard deviations; ``inf`` flags nothing.
+    sigma : "fdr" or float, default="fdr"
         ``"fdr"``: the Benjamini-Hochberg cut at false-discovery rate ``fdr``
-        (Notes).
+        (Notes). A number: the threshold in (robust) standard deviations;
+        ``inf`` flags nothing.
     fdr : float, default=0.05
         Target false-discovery rate of ``sigma="fdr"``, in (0, 1); ignored
         for a numeric sigma.
@@ -235,9 +235,10 @@ def find_outliers(
     most ``k * fdr / m``. The cut adapts to the number of errors (a deep one
     when there are none, a shallower one when many residuals stand out) and
     to the number of rows, where a fixed sigma flags a fixed share of clean
-    rows (4.6% at 2 sigma for normal residuals). The guarantee assumes
-    normal clean residuals; with heavier tails it flags more clean rows than
-    ``fdr`` says (``docs/benchmarks.md`` measures by how much).
+    rows (4.6% at 2 sigma for normal residuals), hence the default. The
+    guarantee assumes normal clean residuals; with heavier tails it flags
+    more clean rows than ``fdr`` says (``docs/benchmarks.md`` measures by how
+    much, against Tukey's fences and robust regressions).
 
     Examples
     --------
@@ -249,20 +250,14 @@ def find_outliers(
     array([False, False, False,  True, False, False, False,  True])
     >>> result.scores.round(1).tolist()
     [0.2, -0.8, 0.8, 300.0, -0.2, -0.5, 0.5, -30.5]
-
-    The note's mean and standard deviation are inflated by the gross error
-    at 99.0, which then hides the one at 1.0:
-
-    >>> find_outliers(y_true, y_pred, center="mean", scale="std").mask
-    array([False, False, False,  True, False, False, False, False])
-
-    The false-discovery cut is deeper than 2 sigma here:
-
-    >>> result = find_outliers(y_true, y_pred, sigma="fdr")
-    >>> result.mask.nonzero()
-    (array([3, 7]),)
     >>> float(result.threshold[0].round(2))
     2.5
+
+    The note's mean and standard deviation, at its fixed 2 sigma, are
+    inflated by the gross error at 99.0, which then hides the one at 1.0:
+
+    >>> find_outliers(y_true, y_pred, sigma=2.0, center="mean", scale="std").mask
+    array([False, False, False,  True, False, False, False, False])
     """
     sigma = _check_sigma(sigma, "fdr")
     if sigma == "fdr" and not (

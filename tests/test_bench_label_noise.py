@@ -103,6 +103,6 @@ def test_bench_label_noise_quick(tmp_path, run_benchmark):
     clean = [r for r in targets if float(r["rate"]) == 0.0]
     assert clean and all(r["f1"] == "" for r in clean)
     assert all(0.0 <= float(r["clean_flagged"]) <= 1.0 for r in targets)
-    assert 'ours (sigma="fdr")' in {r["method"] for r in targets}
+    assert 'ours (sigma="fdr", default)' in {r["method"] for r in targets}
     tables = (tmp_path / "tables.md").read_text()
     assert "F1 >= cleanlab default" in tables

@@ -74,8 +74,8 @@ def test_find_outliers_note_statistics_are_masked_by_the_errors():
     y_true = np.r_[np.linspace(-1.0, 1.0, 20), 200.0, 15.0]
     y_pred = np.zeros(22)
 
-    robust = find_outliers(y_true, y_pred)
-    note = find_outliers(y_true, y_pred, center="mean", scale="std")
+    robust = find_outliers(y_true, y_pred, sigma=2.0)
+    note = find_outliers(y_true, y_pred, sigma=2.0, center="mean", scale="std")
 
     assert_array_equal(np.flatnonzero(robust.mask), [20, 21])
     assert_array_equal(np.flatnonzero(note.mask), [20])
@@ -87,7 +87,7 @@ def test_find_outliers_note_statistics_are_masked_by_the_errors():
 def test_find_outliers_tail(tail, expected):
     y_true = np.array([-50.0, 0.1, -0.2, 0.3, -0.1, 50.0, 0.0, 0.2])
 
-    result = find_outliers(y_true, np.zeros(8), tail=tail)
+    result = find_outliers(y_true, np.zeros(8), sigma=2.0, tail=tail)
 
     assert_array_equal(np.flatnonzero(result.mask), expected)
 
@@ -107,7 +107,7 @@ def test_find_outliers_tied_residuals_fall_back_to_std():
     # More than half the residuals are 0: the MAD is 0, the std is not.
     y_true = np.r_[np.zeros(30), 0.5, -0.4, 0.3, 40.0]
 
-    result = find_outliers(y_true, np.zeros(34))
+    result = find_outliers(y_true, np.zeros(34), sigma=2.0)
 
     assert_array_equal(np.flatnonzero(result.mask), [33])
 
@@ -117,7 +117,7 @@ def test_find_outliers_accepts_pandas_and_lists_and_does_not_modify_input():
     y_pred = np.array([1.4, 1.6, 1.5, 1.5, 1.4, 1.6])
     before = (y_true.copy(), y_pred.copy())
 
-    result = find_outliers(y_true, list(y_pred))
+    result = find_outliers(y_true, list(y_pred), sigma=2.0)
 
     assert_array_equal(np.flatnonzero(result.mask), [3])
     pd.testing.assert_series_equal(y_true, before[0])
@@ -190,6 +190,23 @@ def test_fdr_cut_is_deep_on_clean_normal_residuals_and_adapts_to_errors(rng):
     assert on_noisy.mask[200:].mean() < 0.01
     # More discoveries lower the cut below the first level.
     assert on_noisy.threshold[0] < on_clean.threshold[0]
+
+
+def test_fdr_is_the_default(rng):
+    y_true = rng.normal(0.0, 1.0, 500)
+    y_true[:10] += 9.0
+
+    default = find_outliers(y_true, np.zeros(500))
+    fdr = find_outliers(y_true, np.zeros(500), sigma="fdr", fdr=0.05)
+
+    assert_array_equal(default.mask, fdr.mask)
+    assert_allclose(default.threshold, fdr.threshold)
+    assert default.mask[:10].all()
+    # The discoveries lower the cut to the level k * 0.05 / 500 (two-sided)
+    # of the k rows flagged: a few clean rows of 490 pass it.
+    k = default.mask.sum()
+    assert k <= 13
+    assert_allclose(default.threshold, norm.isf(k * 0.05 / 1000), rtol=1e-6)
 
 
 def test_fdr_cuts_each_output_column_on_its_own(rng):
