@@ -121,21 +121,20 @@ def _check_sigma(sigma, allowed):
 def _zscores(values, groups, n_groups, *, sigma, center, scale, tail):
     """The core's inlier mask and z-scores of ``values`` (n, d) within groups.
 
-    Where the median absolute deviation of a group is zero (more than half of
-    it tied), the z-scores are taken against the standard deviation about the
-    same centre, so that such groups still flag their tails.
+    A group whose MAD is zero (more than half of it tied) is scored against
+    its standard deviation about the same centre: the core's policy, so that
+    such groups still flag their tails.
     """
-    kwargs = dict(center=center, tail=tail, n_groups=n_groups, return_scores=True)
-    inlier, z = zscore_mask(values, groups, sigma=sigma, scale=scale, **kwargs)
-    if scale == "mad":
-        # A group whose MAD is zero scores all zeros; a usable one cannot.
-        tied = torch.zeros(n_groups, values.shape[1], dtype=torch.long)
-        tied = tied.index_add_(0, groups, (z != 0).long()) == 0
-        if tied.any():
-            std_inlier, std_z = zscore_mask(values, groups, sigma=sigma, **kwargs)
-            inlier = torch.where(tied[groups], std_inlier, inlier)
-            z = torch.where(tied[groups], std_z, z)
-    return inlier, z
+    return zscore_mask(
+        values,
+        groups,
+        sigma=sigma,
+        center=center,
+        scale=scale,
+        tail=tail,
+        n_groups=n_groups,
+        return_scores=True,
+    )
 
 
 def _fdr_cut(z, fdr, tail):
