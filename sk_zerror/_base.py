@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, is_classifier
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch.callbacks import ProgressBar
 from skorch.dataset import ValidSplit
@@ -97,6 +97,7 @@ class ZErrorBase(BaseEstimator):
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "device": [str],
+        "accelerator": [None, HasMethods(["prepare", "backward"])],
         "callbacks": [None, list],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
@@ -229,12 +230,24 @@ class ZErrorBase(BaseEstimator):
             tail=self.tail,
             window=self.window,
             momentum=self.momentum,
+            # Only an accelerated fit shards its batches across processes; a
+            # plain fit in each process of a job has the whole batch.
+            sync_statistics="auto" if self.accelerator is not None else False,
             check_input=False,
         )
 
     def _train(self, X, y, sample_weight, n_outputs, criterion, sigma):
         """Train ``net_`` and read the ledger; X is float32, y tensor-ready."""
-        device = resolve_device(self.device)
+        net_class, net_options = ZErrorNet, {}
+        if self.accelerator is None:
+            device = resolve_device(self.device)
+        else:
+            from ._accelerate import accelerated_net_options
+
+            net_class, net_options = accelerated_net_options(
+                self.accelerator, self.verbose
+            )
+            device = net_options.pop("device")
         optimizer = OPTIMIZERS.get(self.optimizer, self.optimizer)
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         n_samples = X.shape[0]
@@ -247,7 +260,7 @@ class ZErrorBase(BaseEstimator):
         # A private random stream: reproducible with random_state.
         with private_rng(device):
             torch.manual_seed(seed)
-            net = ZErrorNet(
+            net = net_class(
                 module=self._build_module(X.shape[1], n_outputs),
                 criterion=criterion,
                 optimizer=optimizer,
@@ -263,6 +276,7 @@ class ZErrorBase(BaseEstimator):
                 iterator_train__shuffle=True,
                 iterator_train__collate_fn=collate_batch,
                 iterator_valid__collate_fn=collate_batch,
+                **net_options,
             )
             net.initialize()
             self._check_module_output(net, X, n_outputs)

@@ -111,7 +111,16 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
         Patience of the early stopping.
     device : str, default="cpu"
         ``"cpu"``, ``"cuda"`` (or ``"cuda:N"``), or ``"auto"`` (CUDA when
-        available).
+        available). Ignored when ``accelerator`` is set.
+    accelerator : accelerate.Accelerator, default=None
+        Train data-parallel through `accelerate
+        <https://huggingface.co/docs/accelerate>`_ (``accelerate launch``,
+        ``torchrun``; extra ``distributed``), on the accelerator's device.
+        Every process fits the same data; each trains on its shard of every
+        batch (``batch_size`` rows per process, unless the accelerator splits
+        batches), the loss statistics are those of the whole batch, and the
+        fitted estimator is the same in every process. See the user guide,
+        "Scaling out".
     callbacks : list of skorch callbacks, default=None
         Extra skorch callbacks (or ``(name, callback)`` pairs), copied at fit.
     verbose : int, default=0
@@ -213,6 +222,7 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
         validation_fraction=0.1,
         n_iter_no_change=10,
         device="cpu",
+        accelerator=None,
         callbacks=None,
         verbose=0,
         random_state=None,
@@ -243,6 +253,7 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.device = device
+        self.accelerator = accelerator
         self.callbacks = callbacks
         self.verbose = verbose
         self.random_state = random_state

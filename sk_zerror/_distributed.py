@@ -21,9 +21,14 @@ SYNC_OPTIONS = ("auto", True, False)
 
 
 class Synchronizer:
-    """The collective operations of the masking core on one process group."""
+    """The collective operations of the masking core on one process group.
 
-    def __init__(self, group):
+    ``group=None`` is the default group. It is kept as None rather than as
+    the group object, which cannot be pickled: a loss keeps its last
+    evaluation, synchroniser included, and a fitted estimator must pickle.
+    """
+
+    def __init__(self, group=None):
         self.group = group
         self.world_size = dist.get_world_size(group)
 
@@ -83,7 +88,6 @@ def synchronizer(sync_statistics, process_group=None):
                 "(torch.distributed.init_process_group); use 'auto' or False."
             )
         return None
-    group = dist.group.WORLD if process_group is None else process_group
-    if dist.get_world_size(group) < 2:
+    if dist.get_world_size(process_group) < 2:
         return None
-    return Synchronizer(group)
+    return Synchronizer(process_group)
