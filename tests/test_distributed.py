@@ -15,6 +15,7 @@ the rank-averaged parameter gradients equal the single-process ones.
 """
 
 import os
+import pickle
 import socket
 
 import numpy as np
@@ -24,7 +25,12 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from numpy.testing import assert_allclose, assert_array_equal
 
-from sk_zerror import ZErrorBCEWithLogitsLoss, ZErrorCrossEntropyLoss, ZErrorMSELoss
+from sk_zerror import (
+    ZErrorBCEWithLogitsLoss,
+    ZErrorCrossEntropyLoss,
+    ZErrorMSELoss,
+    zscore_mask,
+)
 from sk_zerror._distributed import synchronizer
 
 LOOPBACK = "127.0.0.1"
@@ -151,6 +157,11 @@ def _worker(rank, port, outdir):
                     step[key] = (step[key] / WORLD).numpy()
             results[case] = (steps, running_stats)
         results["sync_is_none_when_false"] = synchronizer(False) is None
+        # A loss keeps its last evaluation, synchroniser included: a fitted
+        # estimator holding it must still pickle.
+        criterion = ZErrorMSELoss()
+        criterion(torch.zeros(4), torch.arange(4.0) + rank)
+        results["synchronised_loss"] = pickle.dumps(criterion)
         results["world_size"] = synchronizer("auto").world_size
         torch.save(results, os.path.join(outdir, f"rank{rank}.pt"))
     finally:
@@ -193,6 +204,18 @@ def test_synchronizer_found_the_group(ranks):
     for result in ranks:
         assert result["world_size"] == WORLD
         assert result["sync_is_none_when_false"]
+
+
+def test_synchronised_loss_pickles(ranks):
+    # Residuals 0..3 on rank 0 and 1..4 on rank 1, z-scored on all eight.
+    residuals = torch.cat([torch.arange(4.0) + rank for rank in range(WORLD)])
+    _, expected = zscore_mask(residuals, return_scores=True)
+    for rank, result in enumerate(ranks):
+        loss = pickle.loads(result["synchronised_loss"])
+        assert loss.last_scores is not None
+        assert_allclose(
+            loss.last_scores.numpy(), expected[4 * rank : 4 * rank + 4].numpy()
+        )
 
 
 @pytest.mark.parametrize("case", SYNCED, ids=_case_id)
