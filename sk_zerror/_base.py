@@ -1,6 +1,7 @@
 """What ZErrorRegressor and ZErrorClassifier share: parameters, training, ledger."""
 
 import copy
+from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
@@ -9,7 +10,7 @@ from sklearn.base import BaseEstimator, is_classifier
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
-from skorch.callbacks import ProgressBar
+from skorch.callbacks import EarlyStopping, EpochScoring, ProgressBar
 from skorch.dataset import ValidSplit
 
 from ._losses import WINDOWS
@@ -24,8 +25,8 @@ from ._network import (
     collate_batch,
     make_mlp,
 )
-from ._schedule import SCHEDULES, AnnealAwareEarlyStopping, SigmaScheduler
-from ._zscore import CENTERS, SCALES, TAILS
+from ._schedule import SCHEDULES, SigmaScheduler
+from ._zscore import CENTERS, SCALES, TAILS, inlier_mask
 
 OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -48,6 +49,22 @@ def resolve_device(device):
     except RuntimeError as exc:
         raise ValueError(f"device={device!r} is not a torch device: {exc}") from None
     return device
+
+
+# What outlier_scores_ are: the mean z-score of the training run, or the
+# final whole-training-set pass.
+LEDGERS = ("training", "final")
+# Fewest hold-out rows that early stopping scores.
+MIN_HOLD_OUT = 10
+# History key of the early-stopping score of the hold-out.
+TRIMMED_VALID_LOSS = "valid_trimmed_loss"
+
+
+def trimmed_valid_loss(loss, net, X, y):
+    """``loss(y, outputs)`` of the net on the hold-out: an EpochScoring scorer."""
+    outputs = net.forward(X, training=False)
+    outputs = outputs.reshape(outputs.shape[0], -1).double().numpy()
+    return loss(np.asarray(y), outputs)
 
 
 def private_rng(device):
@@ -93,6 +110,7 @@ class ZErrorBase(BaseEstimator):
         "tail": [StrOptions(set(TAILS))],
         "window": [StrOptions(set(WINDOWS))],
         "momentum": [Interval(Real, 0, 1, closed="right")],
+        "ledger": [StrOptions(set(LEDGERS))],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
@@ -186,7 +204,17 @@ class ZErrorBase(BaseEstimator):
                 f"{expected[0]} samples; expected {expected}."
             )
 
-    def _callbacks(self, sigma, seed, is_classifier):
+    def _hold_out_is_usable(self, n_samples, y):
+        """Whether the early-stopping hold-out is large enough to score."""
+        size = int(self.validation_fraction * n_samples)
+        if size < MIN_HOLD_OUT:
+            return False
+        if is_classifier(self):
+            counts = np.unique(np.asarray(y).ravel(), return_counts=True)[1]
+            return size >= len(counts) and counts.min() >= 2
+        return True
+
+    def _callbacks(self, sigma, seed, is_classifier, n_samples, y):
         anneal_epochs = (
             self.max_epochs // 2 if self.anneal_epochs is None else self.anneal_epochs
         )
@@ -203,18 +231,32 @@ class ZErrorBase(BaseEstimator):
             )
         ]
         train_split = None
-        if self.early_stopping:
+        if self.early_stopping and self._hold_out_is_usable(n_samples, y):
             train_split = ValidSplit(
                 self.validation_fraction, stratified=is_classifier, random_state=seed
             )
-            callbacks.append(
+            # The hold-out holds data errors too: its score leaves out the
+            # worst-fitted share of its rows, which does not depend on sigma,
+            # so the stopping needs no wait for a schedule, and masking more
+            # cannot buy a better score. The best epoch's weights are kept.
+            callbacks += [
+                (
+                    "valid_trimmed",
+                    EpochScoring(
+                        partial(trimmed_valid_loss, self._trimmed_loss),
+                        name=TRIMMED_VALID_LOSS,
+                        lower_is_better=True,
+                    ),
+                ),
                 (
                     "early_stopping",
-                    AnnealAwareEarlyStopping(
-                        monitor="valid_loss", patience=self.n_iter_no_change
+                    EarlyStopping(
+                        monitor=TRIMMED_VALID_LOSS,
+                        patience=self.n_iter_no_change,
+                        load_best=True,
                     ),
-                )
-            )
+                ),
+            ]
         if self.verbose and self.verbose >= 2:
             callbacks.append(("progress_bar", ProgressBar()))
         # The user's callbacks are copied: training must not change them.
@@ -255,7 +297,9 @@ class ZErrorBase(BaseEstimator):
         weights = self._relative_weights(sample_weight)
         if weights is not None:
             batch[WEIGHT] = weights
-        callbacks, train_split = self._callbacks(sigma, seed, is_classifier(self))
+        callbacks, train_split = self._callbacks(
+            sigma, seed, is_classifier(self), n_samples, y
+        )
         callbacks.insert(0, ("ledger", OutlierLedger(n_samples)))
         # A private random stream: reproducible with random_state.
         with private_rng(device):
@@ -289,12 +333,16 @@ class ZErrorBase(BaseEstimator):
             self.outlier_frequency_ = np.where(seen > 0, masked / seen, np.nan)
         return net
 
-    def _record_outliers(self, X, target, sigma):
-        """Whole-training-set pass at the final sigma: the outlier ledger.
+    def _record_outliers(self, X, target, sigma, groups=None):
+        """The outlier ledger: ``outlier_mask_`` and ``outlier_scores_``.
 
-        The criterion scores the whole training set as one batch (the note's
-        whole-dataset statistics for detection), with the same rule as in
-        training. Returns the network's outputs on the training set.
+        A pass over the whole training set scores every row as one batch (the
+        note's whole-dataset statistics) with the training rule. With
+        ``ledger="training"`` the scores of the rows trained on are instead
+        their mean z-score in their training batches over the whole run, and
+        the same sigma and tail test them; the rows held out for early
+        stopping keep the whole-set score. Returns the network's outputs on
+        the training set.
         """
         outputs = self._network_outputs(X)
         options = self._criterion_options(sigma)
@@ -306,8 +354,16 @@ class ZErrorBase(BaseEstimator):
         output = whole_set.evaluate(outputs.double(), target)
         n = len(X)
         inliers = output.mask.reshape(n, -1)
-        scores = output.scores.reshape(n, -1).numpy()
-        self.outlier_mask_ = ~inliers.all(dim=1).numpy()
+        scores = output.scores.reshape(n, -1)
+        ledger = dict(self.net_.callbacks_)["ledger"]
+        if self.ledger == "training" and ledger.score_sum_ is not None:
+            seen = ledger.seen_.to(scores.device, torch.float64).unsqueeze(1)
+            trained = ledger.score_sum_.to(scores.device) / seen.clamp(min=1)
+            scores = torch.where(seen > 0, trained, scores)
+            limit = whole_set.sigma
+            inliers = inlier_mask(scores, groups, limit, self.tail)
+        scores = scores.cpu().numpy()
+        self.outlier_mask_ = ~inliers.all(dim=1).cpu().numpy()
         self.outlier_scores_ = scores[:, 0] if scores.shape[1] == 1 else scores
         return outputs
 

@@ -3,6 +3,7 @@
 from numbers import Real
 
 import numpy as np
+import torch
 from scipy.special import expit, softmax
 from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.preprocessing import LabelEncoder
@@ -13,6 +14,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 from ._base import ZErrorBase, as_float32
 from ._cutoffs import gaussian_cutoff, skewnorm_cutoff
 from ._losses import BINARY_SPACES, ZErrorBCEWithLogitsLoss, ZErrorCrossEntropyLoss
+from ._scoring import trimmed_log_loss
 
 __all__ = ["ZErrorClassifier"]
 
@@ -61,9 +63,11 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
         Final inlier threshold, in standard deviations of the class's
         given-class logits; one value per class (in the order of
         ``classes_``) gives each class its own threshold.
-    sigma_start : float or None, default=10.0
-        Threshold of the first epoch, annealed down to ``sigma`` (the note's
-        adaptive sigma). ``None`` uses ``sigma`` from the first epoch.
+    sigma_start : float or None, default=None
+        Threshold of the first epoch, moved linearly to ``sigma``; ``None``
+        (the default) masks at ``sigma`` from the first step, because wrong
+        labels stand out early in training and are memorised later. The
+        note anneals from a wide 10 down to 2.
     anneal : {"linear", "cosine", "exponential"}, default="linear"
         Shape of the annealing path; ``"linear"`` is the note's.
     anneal_epochs : int or None, default=None
@@ -85,12 +89,13 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
         probabilities cross (:func:`skewnorm_cutoff`). A cutoff learnt on
         the training set is optimistic: :class:`ZThresholdCalibrator` sets it
         on held-out data instead.
-    center : {"mean", "median"}, default="mean"
-        Location of each class's scores in the batch. ``"median"`` is not
-        pulled by the mislabelled samples.
-    scale : {"std", "mad"}, default="std"
-        Spread of each class's scores. ``"mad"`` with ``center="median"`` is
-        the robust setting for heavy label noise.
+    center : {"mean", "median"}, default="median"
+        Location of each class's scores in the batch. The median is not
+        pulled by the mislabelled samples; the note's ``"mean"`` is.
+    scale : {"std", "mad"}, default="mad"
+        Spread of each class's scores: the median absolute deviation, or the
+        note's standard deviation, which a cluster of 30% flipped labels
+        inflates so much that it hides within 1.5 of it.
     tail : {"both", "lower", "upper"}, default="lower"
         Which side is masked. ``"lower"`` (the default) masks only samples
         much *less* confident in their label than their class, so a
@@ -101,10 +106,21 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
         running statistics across batches (for small batches).
     momentum : float, default=0.1
         Weight of the current batch in the running statistics.
-    early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the data and stop when the
-        validation loss has not improved for ``n_iter_no_change`` epochs,
-        counting only epochs after the annealing has finished.
+    ledger : {"training", "final"}, default="training"
+        What ``outlier_scores_`` and ``outlier_mask_`` are made of:
+        ``"training"``, each row's mean z-score in its training batches over
+        the whole run (rows stand out early in training, before a network
+        can memorise them); ``"final"``, one pass over the whole training
+        set after training (the note's whole-dataset statistics).
+    early_stopping : bool, default=True
+        Hold out ``validation_fraction`` of the data, stop when its trimmed
+        log-loss (the worst-fitted 25% of its rows left out, see
+        :func:`trimmed_log_loss`) has not improved for
+        ``n_iter_no_change`` epochs, and keep the weights of the best epoch:
+        a guard against memorising the errors. The trim does not depend on
+        ``sigma``, so the stopping works with any schedule. Without at least
+        10 hold-out rows (and two rows of each class) the fit uses every row
+        and stops after ``max_epochs``.
     validation_fraction : float, default=0.1
         Share of the training data held out when ``early_stopping=True``.
     n_iter_no_change : int, default=10
@@ -142,14 +158,15 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
         With ``threshold="gaussian"`` or ``"skewnorm"``, the fitted cutoff
         and its two per-class distributions (for plotting); else None.
     outlier_mask_ : ndarray of shape (n_samples,), dtype=bool
-        True for the training rows that are outliers of their class in a final
-        pass over the whole training set at the final ``sigma`` (whole-set
-        statistics, as the note recommends for detection): likely label
-        errors or ambiguous samples.
+        True for the training rows whose score (``outlier_scores_``) lies
+        beyond the final ``sigma`` of their class on the tested ``tail``:
+        likely label errors or ambiguous samples.
     outlier_scores_ : ndarray of shape (n_samples,)
-        Z-score of each training row's given-class score in that pass;
-        negative means less confident in its label than its class's typical
-        row.
+        Z-score of each training row's given-class score within its class
+        (negative: less confident in its label than its class's typical
+        row): with ``ledger="training"`` its mean over the row's training
+        batches, with ``"final"`` (and for rows held out for early stopping)
+        that of a pass over the whole training set after training.
     outlier_frequency_ : ndarray of shape (n_samples,)
         Fraction of training epochs in which the row was masked in its batch
         (NaN for rows held out for early stopping).
@@ -207,18 +224,19 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
         batch_size=256,
         max_epochs=100,
         sigma=2.0,
-        sigma_start=10.0,
+        sigma_start=None,
         anneal="linear",
         anneal_epochs=None,
         warmup_epochs=0,
         space="logit",
         threshold=0.0,
-        center="mean",
-        scale="std",
+        center="median",
+        scale="mad",
         tail="lower",
         window="batch",
         momentum=0.1,
-        early_stopping=False,
+        ledger="training",
+        early_stopping=True,
         validation_fraction=0.1,
         n_iter_no_change=10,
         device="cpu",
@@ -249,6 +267,7 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
         self.tail = tail
         self.window = window
         self.momentum = momentum
+        self.ledger = ledger
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
@@ -296,12 +315,24 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
             target, n_outputs = y_encoded.astype(np.int64), n_classes
         X32 = as_float32(X)
         self._train(X32, target, sample_weight, n_outputs, criterion, sigma)
-        outputs = self._record_outliers(X32, target, sigma)
+        outputs = self._record_outliers(
+            X32, target, sigma, torch.as_tensor(y_encoded, dtype=torch.long)
+        )
         self.cutoff_ = None
         self.decision_threshold_ = None
         if n_classes == 2:
             self.decision_threshold_ = self._binary_threshold(outputs, y_encoded, sigma)
         return self
+
+    @staticmethod
+    def _trimmed_loss(y, outputs):
+        """The hold-out's early-stopping score: a trimmed log-loss."""
+        labels = np.asarray(y).astype(np.int64).ravel()
+        if outputs.shape[1] == 1:
+            proba = expit(outputs[:, 0])
+            return trimmed_log_loss(labels, proba, labels=[0, 1])
+        proba = softmax(outputs, axis=1)
+        return trimmed_log_loss(labels, proba, labels=np.arange(outputs.shape[1]))
 
     def _make_criterion(self, options):
         if len(self.classes_) == 2:

@@ -98,6 +98,9 @@ class OutlierLedger(Callback):
         Training batches each row was in.
     masked_ : Tensor of shape (n_rows,)
         Training batches in which the row was masked (any of its outputs).
+    score_sum_ : Tensor of shape (n_rows, n_outputs), float64
+        Sum of the row's z-scores in its training batches: divided by
+        ``seen_``, its mean z-score over the training run.
     """
 
     def __init__(self, n_rows):
@@ -106,6 +109,7 @@ class OutlierLedger(Callback):
     def initialize(self):
         self.seen_ = None
         self.masked_ = None
+        self.score_sum_ = None
         return self
 
     def on_epoch_begin(self, net, **kwargs):
@@ -129,6 +133,10 @@ class OutlierLedger(Callback):
             self.seen_.index_add_(0, rows, torch.ones_like(rows, dtype=torch.float))
             outlier = (~mask).any(dim=1).to(self.masked_.dtype)
             self.masked_.index_add_(0, rows, outlier)
+            scores = zerror.scores.reshape(mask.shape)
+            if self.score_sum_ is None:
+                self.score_sum_ = scores.new_zeros((self.n_rows, mask.shape[1]))
+            self.score_sum_.index_add_(0, rows, scores)
 
     def on_epoch_end(self, net, **kwargs):
         if self.epoch_masked_ is not None and self.epoch_seen_:

@@ -10,6 +10,7 @@ from sklearn.utils.validation import _check_sample_weight
 
 from ._base import ZErrorBase, as_float32
 from ._losses import REGRESSION_VALUES, ZErrorMSELoss
+from ._scoring import trimmed_mean_squared_error
 from ._zscore import group_statistics, rounding_eps, usable_groups
 
 
@@ -70,11 +71,16 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
         helps there.
     max_epochs : int, default=100
         Number of passes over the training data.
-    sigma : float, default=2.0
-        Final inlier threshold, in standard deviations of the batch residuals.
-    sigma_start : float or None, default=10.0
-        Threshold of the first epoch, annealed down to ``sigma`` (the note's
-        adaptive sigma). ``None`` uses ``sigma`` from the first epoch.
+    sigma : float, default=5.0
+        Final inlier threshold, in robust standard deviations of the batch
+        residuals.
+    sigma_start : float or None, default=3.0
+        Threshold of the first epoch, moved linearly to ``sigma``. The
+        default starts tight and opens: gross errors are kept out from the
+        first step, before the network could learn them, and the hard but
+        valid rows a tight threshold would refuse for ever are let back in
+        once the network fits the rest. The note anneals the other way, from
+        a wide 10 down to 2. ``None`` uses ``sigma`` from the first epoch.
     anneal : {"linear", "cosine", "exponential"}, default="linear"
         Shape of the annealing path; ``"linear"`` is the note's.
     anneal_epochs : int or None, default=None
@@ -87,11 +93,13 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
         What is z-scored: the signed residual, observed minus predicted (the
         note's text), the squared error, or the target itself (the note's
         code listing).
-    center : {"mean", "median"}, default="mean"
-        Batch location. ``"median"`` is not pulled by the outliers.
-    scale : {"std", "mad"}, default="std"
-        Batch spread. ``"mad"`` with ``center="median"`` is the robust setting,
-        which keeps protecting the model at 20-30% gross errors.
+    center : {"mean", "median"}, default="median"
+        Batch location. The median is not pulled by the outliers; the
+        note's ``"mean"`` is.
+    scale : {"std", "mad"}, default="mad"
+        Batch spread: the median absolute deviation, which gross errors do
+        not inflate, or the note's standard deviation, which they do (a
+        cluster of 30% errors hides within sqrt(0.7 / 0.3) = 1.5 of them).
     tail : {"both", "lower", "upper"}, default="both"
         Which side of the residual distribution is masked.
     window : {"batch", "running"}, default="batch"
@@ -99,10 +107,21 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
         running statistics across batches (for small batches).
     momentum : float, default=0.1
         Weight of the current batch in the running statistics.
+    ledger : {"training", "final"}, default="training"
+        What ``outlier_scores_`` and ``outlier_mask_`` are made of:
+        ``"training"``, each row's mean z-score in its training batches over
+        the whole run (rows stand out early in training, before a network
+        can memorise them); ``"final"``, one pass over the whole training
+        set after training (the note's whole-dataset statistics).
     early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the data and stop when the
-        validation loss has not improved for ``n_iter_no_change`` epochs,
-        counting only epochs after the annealing has finished.
+        Hold out ``validation_fraction`` of the data, stop when its trimmed
+        squared error (the worst-fitted 25% of its rows left out, see
+        :func:`trimmed_mean_squared_error`) has not improved for
+        ``n_iter_no_change`` epochs, and keep the weights of the best epoch:
+        a guard against memorising the errors. The trim does not depend on
+        ``sigma``, so the stopping works with any schedule. Without at least
+        10 hold-out rows (and two rows of each class) the fit uses every row
+        and stops after ``max_epochs``.
     validation_fraction : float, default=0.1
         Share of the training data held out when ``early_stopping=True``.
     n_iter_no_change : int, default=10
@@ -133,13 +152,16 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
         The trained network; ``net_.history`` holds the loss, ``sigma`` and
         ``masked_fraction`` of every epoch.
     outlier_mask_ : ndarray of shape (n_samples,), dtype=bool
-        True for the training rows that are outliers of a final pass over the
-        whole training set at the final ``sigma`` (whole-set statistics, as
-        the note recommends for detection). With several outputs, a row is an
-        outlier when any of its outputs is.
+        True for the training rows whose score (``outlier_scores_``) lies
+        beyond the final ``sigma`` on the tested ``tail``: likely gross
+        target errors. With several outputs, a row is an outlier when any of
+        its outputs is.
     outlier_scores_ : ndarray of shape (n_samples,) or (n_samples, n_outputs)
         Signed z-score of each training row's residual (observed minus
-        predicted: positive when the recorded target is too high) in that pass.
+        predicted: positive when the recorded target is too high): with
+        ``ledger="training"`` its mean over the row's training batches,
+        with ``"final"`` (and for rows held out for early stopping) that of
+        a pass over the whole training set after training.
     outlier_frequency_ : ndarray of shape (n_samples,)
         Fraction of training epochs in which the row was masked in its batch
         (NaN for rows held out for early stopping).
@@ -208,17 +230,18 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
         weight_decay=0.0,
         batch_size=256,
         max_epochs=100,
-        sigma=2.0,
-        sigma_start=10.0,
+        sigma=5.0,
+        sigma_start=3.0,
         anneal="linear",
         anneal_epochs=None,
         warmup_epochs=0,
         zscore_of="residual",
-        center="mean",
-        scale="std",
+        center="median",
+        scale="mad",
         tail="both",
         window="batch",
         momentum=0.1,
+        ledger="training",
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,
@@ -249,6 +272,7 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
         self.tail = tail
         self.window = window
         self.momentum = momentum
+        self.ledger = ledger
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
@@ -300,6 +324,11 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
 
     def _make_criterion(self, options):
         return ZErrorMSELoss(zscore_of=self.zscore_of, **options)
+
+    @staticmethod
+    def _trimmed_loss(y, outputs):
+        """The hold-out's early-stopping score, on the standardised targets."""
+        return trimmed_mean_squared_error(y.reshape(outputs.shape), outputs)
 
     def predict(self, X):
         """Predict targets, in the original units of y.

@@ -3,7 +3,7 @@
 import math
 
 import numpy as np
-from skorch.callbacks import Callback, EarlyStopping
+from skorch.callbacks import Callback
 
 __all__ = ["SigmaScheduler", "sigma_at_epoch"]
 
@@ -184,28 +184,3 @@ class SigmaScheduler(Callback):
             "sigma", self.sigma_.tolist() if np.ndim(self.sigma_) else self.sigma_
         )
         net.history.record("sigma_annealing", bool(annealing))
-
-
-class AnnealAwareEarlyStopping(EarlyStopping):
-    """Early stopping that waits until the sigma annealing has finished.
-
-    While ``sigma`` still moves, the masked loss changes for reasons other
-    than learning, so patience is not spent and the best score is reset.
-    Reads ``sigma_annealing`` from the history, as written by
-    :class:`SigmaScheduler`.
-    """
-
-    def on_train_begin(self, net, **kwargs):
-        super().on_train_begin(net, **kwargs)
-        self.waiting_ = False
-
-    def on_epoch_end(self, net, **kwargs):
-        if net.history[-1].get("sigma_annealing", False):
-            self.waiting_ = True
-            return
-        if self.waiting_:
-            # The first epoch at the final sigma starts the count afresh,
-            # exactly as at the start of training.
-            super().on_train_begin(net, **kwargs)
-            self.waiting_ = False
-        super().on_epoch_end(net, **kwargs)

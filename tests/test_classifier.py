@@ -177,3 +177,57 @@ def test_nan_in_X_is_refused():
     X[2, 1] = np.nan
     with pytest.raises(ValueError, match="Input X contains NaN"):
         ZErrorClassifier(max_epochs=1).fit(X, [0, 1] * 3)
+
+
+# The technical note's method, one parameter set away from the defaults.
+NOTE_CLASSIFIER = dict(
+    sigma=2.0,
+    sigma_start=10.0,
+    center="mean",
+    scale="std",
+    tail="both",
+    early_stopping=False,
+    ledger="final",
+)
+
+
+def test_the_note_setting_is_one_parameter_set_away(noisy_binary):
+    X, y_noisy, _ = noisy_binary
+    clf = ZErrorClassifier(anneal_epochs=40, **NOTE_CLASSIFIER, **FAST).fit(X, y_noisy)
+    # The note's get_sigma_threshold: start + (end - start) * epoch / max_epochs.
+    assert_allclose(clf.net_.history[:, "sigma"], [10 - 8 * e / 40 for e in range(40)])
+    criterion = clf.net_.criterion_
+    assert (criterion.center, criterion.scale, criterion.tail) == (
+        "mean",
+        "std",
+        "both",
+    )
+    # The whole-set pass at sigma 2 is the note's two-sided per-class rule.
+    logits = clf.decision_function(X)
+    given = np.where(y_noisy == 1, logits, -logits)
+    expected = np.zeros(len(given), dtype=bool)
+    for label in (0, 1):
+        rows = y_noisy == label
+        z = (given[rows] - given[rows].mean()) / given[rows].std(ddof=1)
+        expected[rows] = np.abs(z) > 2.0
+    assert_array_equal(clf.outlier_mask_, expected)
+
+
+def test_defaults_stop_early_on_a_trimmed_hold_out(noisy_binary):
+    X, y_noisy, _ = noisy_binary
+    clf = ZErrorClassifier(max_epochs=20, random_state=0).fit(X, y_noisy)
+    history = clf.net_.history
+    stopping = dict(clf.net_.callbacks_)["early_stopping"]
+    assert stopping.monitor == "valid_trimmed_loss" and stopping.load_best
+    # The score is the trimmed log-loss of the hold-out rows.
+    assert history[:, "valid_trimmed_loss"][-1] > 0
+    assert np.isnan(clf.outlier_frequency_).sum() == 40  # the 10% hold-out
+    # Masking from the first epoch at the final sigma.
+    assert set(history[:, "sigma"]) == {2.0}
+
+
+def test_small_tables_train_without_a_hold_out():
+    X, y = make_classification(n_samples=60, random_state=0)
+    clf = ZErrorClassifier(max_epochs=5, random_state=0).fit(X, y)
+    assert len(clf.net_.history) == 5
+    assert not np.isnan(clf.outlier_frequency_).any()

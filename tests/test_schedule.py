@@ -12,7 +12,6 @@ from sk_zerror import (
     ZErrorMSELoss,
     sigma_at_epoch,
 )
-from sk_zerror._schedule import AnnealAwareEarlyStopping
 
 
 def test_linear_schedule_is_the_note_formula():
@@ -126,20 +125,3 @@ def test_scheduler_parameters_are_checked(params, match):
     )
     with pytest.raises(ValueError, match=match):
         net.fit(X, y)
-
-
-def test_early_stopping_waits_for_the_annealing():
-    X, y = regression_data(256)
-    net = NeuralNetRegressor(
-        torch.nn.Linear(3, 1),
-        criterion=ZErrorMSELoss,
-        lr=0.0,  # no learning: the validation loss never improves
-        max_epochs=20,
-        verbose=0,
-        callbacks=[
-            SigmaScheduler(target=2.0, start=10.0, anneal_epochs=8),
-            AnnealAwareEarlyStopping(patience=3),
-        ],
-    ).fit(X, y)
-    # 8 annealing epochs, then 1 best epoch and 3 misses.
-    assert len(net.history) == 12
