@@ -179,7 +179,8 @@ def read_dates(series):
 def date_features(name, dates):
     """Numbers a network can use from a date column: time, season, weekday.
 
-    Constant ones (a column of 1 January dates has no season) are left out.
+    Constant ones are left out, and a column of 1 January dates (years coded
+    as dates) gives only the time: its weekdays and season mean nothing.
     """
     pd = _pandas()
     dates = pd.to_datetime(dates)
@@ -193,6 +194,9 @@ def date_features(name, dates):
         f"{name}_season_cos": np.cos(angle),
         f"{name}_weekday": dates.dt.day_of_week.astype(float),
     }
+    if dates.dt.day_of_year.nunique(dropna=True) <= 1:
+        # One calendar day a year (years coded as 1 January): only the time.
+        derived = {f"{name}_time": year}
     return {
         key: value.astype(float)
         for key, value in derived.items()

@@ -50,7 +50,14 @@ def test_dates_parse_and_constant_parts_are_dropped():
     assert read_dates(pd.Series(["12.5", "13.1"])) is None
     assert read_dates(pd.Series(["north", "south"])) is None
     new_years = pd.Series(pd.to_datetime(["1970-01-01", "1971-01-01", "1972-01-01"]))
-    assert list(date_features("Year", new_years)) == ["Year_time", "Year_weekday"]
+    assert list(date_features("Year", new_years)) == ["Year_time"]
+    days = pd.Series(pd.date_range("2020-01-01", periods=30, freq="D"))
+    assert list(date_features("day", days)) == [
+        "day_time",
+        "day_season_sin",
+        "day_season_cos",
+        "day_weekday",
+    ]
 
 
 def test_skewed_positive_targets_are_modelled_on_the_log_scale(frame):
