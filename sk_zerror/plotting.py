@@ -74,6 +74,8 @@ def _bins(ax, scores, bins, linthresh):
     finite = scores[np.isfinite(scores)]
     low = float(finite.min()) if finite.size else -1.0
     high = float(finite.max()) if finite.size else 1.0
+    if linthresh is None:  # no band (label scores): the data's own range
+        return np.linspace(low, max(high, low + 1e-9), bins + 1)
     low, high = min(low, -linthresh), max(high, linthresh)
     if max(-low, high) <= HEAVY_TAIL * linthresh:
         return np.linspace(low, high, bins + 1)
@@ -141,7 +143,7 @@ OutlierResult
     """
     scores, flagged, sigma, tail, xlabel = _scores_mask_bands(estimator, tail)
     ax = _axes(ax)
-    edges = _bins(ax, scores, bins, sigma if sigma else 2.0)
+    edges = _bins(ax, scores, bins, sigma)
     ax.hist(
         scores[~flagged][np.isfinite(scores[~flagged])],
         bins=edges,
@@ -161,7 +163,7 @@ OutlierResult
             ax.axvline(bound, color="black", linestyle="--", linewidth=1)
         ax.set_title(f"Z-scores with the sigma={sigma:.3g} band")
     else:
-        ax.set_title("Scores of the rows")
+        ax.set_title("Scores of the rows, flagged in red")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("rows")
     ax.legend()
@@ -288,8 +290,9 @@ def plot_class_distributions(estimator, X, y, *, ax=None, bins=40):
 def plot_label_confusion(given, likely, *, labels=None, ax=None):
     """Given against likely class of the flagged rows: where the labels went.
 
-    Each cell counts the flagged rows labelled with the row's class whose most
-    probable class is the column's: a dense off-diagonal cell is a pair of
+    Each cell counts the flagged rows labelled with the row's class whose
+    likely class (for the audit, the most probable class other than the given
+    one) is the column's: a dense off-diagonal cell is a pair of
     classes that are confused in the data (class-dependent label noise).
 
     Parameters
@@ -350,7 +353,7 @@ def plot_label_confusion(given, likely, *, labels=None, ax=None):
     names = [str(label) for label in labels]
     ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
     ax.set_yticks(range(len(names)), names)
-    ax.set_xlabel("likely class (the model's most probable)")
+    ax.set_xlabel("likely class (the most probable other than the given)")
     ax.set_ylabel("given label")
     ax.set_title(f"Flagged rows: given against likely class ({int(counts.sum())})")
     return ax

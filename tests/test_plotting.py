@@ -104,3 +104,18 @@ def test_plot_label_confusion_counts_given_against_likely():
         plot_label_confusion(given, likely, labels=["fog", "rain"])
     with pytest.raises(ValueError, match="same shape"):
         plot_label_confusion(given, likely[:2])
+
+
+def test_plot_zscores_of_label_scores_spans_the_data():
+    from sk_zerror import find_label_outliers
+
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 3, 300)
+    probs = rng.dirichlet(np.ones(3), 300)
+    result = find_label_outliers(labels, probs)
+    ax = plot_zscores(result)
+    low, high = ax.containers[0][0].get_x(), ax.containers[0][-1].get_x()
+    assert low == pytest.approx(result.scores.min())
+    assert high + ax.containers[0][-1].get_width() == pytest.approx(result.scores.max())
+    assert ax.get_lines() == [] and ax.get_xscale() == "linear"
+    assert ax.get_xlabel() == "label score (higher: likelier wrong)"
