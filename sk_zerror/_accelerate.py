@@ -271,6 +271,22 @@ class AcceleratedZErrorNet(AccelerateMixin, ZErrorNet):
     def _ledgers(self):
         return [cb for _, cb in self.callbacks_ if isinstance(cb, OutlierLedger)]
 
+    def on_epoch_end(self, net, **kwargs):
+        # Runs before the callbacks' own: the ledgers then record the epoch's
+        # masked fraction of the whole batch, the same in every process.
+        if _world_size() > 1 and self._wrapped_with_accelerator:
+            for ledger in self._ledgers():
+                masked = getattr(ledger, "epoch_masked_", None)
+                counts = torch.tensor(
+                    [0.0 if masked is None else float(masked), ledger.epoch_seen_],
+                    dtype=torch.float64,
+                    device=self.accelerator.device,
+                )
+                dist.all_reduce(counts)
+                ledger.epoch_masked_ = counts[0].item()
+                ledger.epoch_seen_ = int(counts[1].item())
+        return super().on_epoch_end(net, **kwargs)
+
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         super().on_train_begin(net, X=X, y=y, **kwargs)
         # What the ledgers held before this call (partial_fit adds to it).

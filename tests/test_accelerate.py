@@ -133,6 +133,7 @@ def _worker(rank, port, outdir):
             outlier_mask=est.outlier_mask_,
             prediction=est.predict(X),
             epochs=len(est.net_.history),
+            masked_fraction=est.net_.history[:, "masked_fraction"],
             pickled=pickle.dumps(est),
         )
     printed = io.StringIO()
@@ -206,6 +207,14 @@ def test_two_processes_equal_one_process(ranks, single, name):
     X, _, outliers = _data(name)
     assert got["epochs"] == len(reference.net_.history)
     assert_array_equal(got["outlier_mask"], reference.outlier_mask_)
+    # The share of the rows masked in their batch, epoch by epoch: the same
+    # batches, the same masks.
+    assert_allclose(
+        got["masked_fraction"],
+        reference.net_.history[:, "masked_fraction"],
+        rtol=0,
+        atol=0.5 / len(X),
+    )
     assert got["outlier_mask"][outliers].mean() > 0.5
     if isinstance(reference, ZErrorRegressor):
         assert_allclose(
@@ -232,3 +241,9 @@ def test_epoch_table_only_when_asked_and_only_on_rank_0(ranks):
             assert rank[name]["printed"] == ""
     assert "train_loss" in ranks[0]["verbose_printed"]
     assert ranks[1]["verbose_printed"] == ""
+
+
+def test_accelerator_must_be_an_accelerator():
+    X, y, _ = _regression(40)
+    with pytest.raises(ValueError, match="'accelerator' parameter of ZErrorRegressor"):
+        ZErrorRegressor(accelerator="cuda", max_epochs=1).fit(X, y)
