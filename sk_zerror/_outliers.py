@@ -27,9 +27,9 @@ __all__ = [
     "find_outliers",
 ]
 
-# Probabilities are clipped to [EPS, 1 - EPS] before taking logs, and the
-# log-probabilities of logits to the same range, so both inputs give the same
-# scores.
+# The given-class probability is clipped to [EPS, 1 - EPS] before its
+# log-odds are z-scored (score="zscore", numeric sigma), so that z-scores stay
+# finite; the other scores use the probabilities as given.
 EPS = 1e-6
 # Tolerance on the row sums of pred_probs (float32 softmax outputs included).
 SUM_ATOL = 1e-3
@@ -332,7 +332,8 @@ def _encode_labels(labels, classes):
 
 
 def _log_probs_from_probs(pred_probs):
-    """Log-probabilities from probabilities, clipped to [EPS, 1 - EPS]."""
+    """Log-probabilities from validated probabilities (zeros to the log of
+    the smallest positive float, so that no score is infinite)."""
     probs = check_array(
         pred_probs, ensure_2d=False, dtype=np.float64, input_name="pred_probs"
     )
@@ -350,18 +351,18 @@ def _log_probs_from_probs(pred_probs):
             f"each row of pred_probs must sum to 1 (within {SUM_ATOL}); found a "
             f"row summing to {worst:.6g}. Pass raw scores as logits instead."
         )
-    return np.log(np.clip(probs, EPS, 1.0 - EPS))
+    return np.log(np.maximum(probs, np.finfo(np.float64).tiny))
 
 
 def _log_probs_from_logits(logits):
-    """Log-probabilities from logits (1-D: sigmoid; 2-D: softmax), clipped."""
+    """Log-probabilities from logits (1-D: sigmoid; 2-D: softmax)."""
     logits = check_array(logits, ensure_2d=False, dtype=np.float64, input_name="logits")
     if logits.ndim == 1 or logits.shape[1] == 1:
         positive = logits.reshape(-1)
         log_p = np.column_stack([log_expit(-positive), log_expit(positive)])
     else:
         log_p = log_softmax(logits, axis=1)
-    return np.clip(log_p, np.log(EPS), np.log1p(-EPS))
+    return log_p
 
 
 def _log_odds(log_p):
@@ -545,7 +546,9 @@ def find_label_outliers(
     likely) pair with at least 10 estimated errors flags that many of its
     rows, highest scores first, so that errors between two confusable
     classes are cut on their own; the pairs with fewer share one cut over
-    their pooled rows.
+    their pooled rows. As in cleanlab, a row whose given label is the
+    model's most probable class is never flagged, so ``mask`` may hold fewer
+    rows than ``error_counts`` sums to.
 
     The default score, self-confidence, ranks rows across classes by the
     probability of their given label alone (a label at probability 0.0008
@@ -553,8 +556,9 @@ def find_label_outliers(
     orders rows as the Z-Error losses' given-class logit does, which the
     per-class z-scores of ``score="zscore"`` do not preserve across classes.
 
-    Probabilities are clipped to ``[1e-6, 1 - 1e-6]``; logits give the same
-    results as their softmax (or sigmoid) probabilities.
+    Logits give the results of their softmax (or sigmoid) probabilities.
+    For the z-scores, the given-class probability is clipped to
+    ``[1e-6, 1 - 1e-6]``.
 
     Examples
     --------
@@ -606,7 +610,8 @@ def find_label_outliers(
     need_z = score == "zscore" or not auto
     if need_z:
         groups = torch.from_numpy(labels)
-        log_odds = torch.from_numpy(_log_odds(given)).unsqueeze(1)
+        bounded = np.clip(given, np.log(EPS), np.log1p(-EPS))
+        log_odds = torch.from_numpy(_log_odds(bounded)).unsqueeze(1)
         limit = np.inf if auto else sigma
         inlier, z = _zscores(
             log_odds,
@@ -625,7 +630,9 @@ def find_label_outliers(
         scores = -z[:, 0].numpy()
     counts = COUNTS[count](np.exp(log_p), labels, n_classes)
     if auto:
+        # A label that is the model's own first choice is never flagged.
         mask = _flag_counts(scores, labels, likely, counts)
+        mask &= log_p.argmax(axis=1) != labels
     else:
         mask = ~inlier[:, 0].numpy()
     return LabelOutlierResult(
