@@ -9,15 +9,19 @@ Z-Error net needs on top of it:
   DistributedDataParallel, which refuses a module without parameters (the
   losses hold only buffers), and the losses synchronise their statistics
   themselves (``sync_statistics``);
-- accelerate pads the last batches of an epoch with rows already seen, so
-  that every process runs the same number of steps; the padded rows are
+- only the training batches are sharded. The shuffled order is drawn from
+  torch's random stream in every process alike, as one process draws it;
+  accelerate pads the last steps of an epoch with rows already seen, so
+  that every process runs the same number of steps, and the padded rows are
   dropped (by their training-row index) before they reach the statistics,
-  the loss or the ledger;
+  the loss or the ledger. Validation and prediction take the whole set in
+  every process;
 - each process's :class:`~sk_zerror._network.OutlierLedger` counts its own
-  shard: the counts are summed over the processes at the end of training;
-- the batch records of the history are exchanged
-  (:class:`skorch.history.DistributedHistory`), so that early stopping takes
-  the same decision everywhere;
+  shard: its per-row sums are added up over the processes at the end of
+  training, its epoch counts at the end of every epoch;
+- the history records the loss of the whole batch, and its batch records
+  are exchanged (:class:`skorch.history.DistributedHistory`): the same
+  history, and so the same early stopping, in every process;
 - the epoch table is printed by the main process only, and only at
   ``verbose > 0``.
 
@@ -229,10 +233,21 @@ class AcceleratedZErrorNet(AccelerateMixin, ZErrorNet):
         return self
 
     def get_iterator(self, dataset, training=False):
-        if not self._wrapped_with_accelerator:
-            # After training: a plain, local loader in whichever process.
-            return ZErrorNet.get_iterator(self, dataset, training=training)
+        world = _world_size()
+        if not training and self._wrapped_with_accelerator and world > 1:
+            # Validation (and prediction) during training: every process
+            # takes the whole set in batches of the global size, so the
+            # validation loss and scores are those of one process with
+            # ``world * batch_size`` rows, the same in every process (at the
+            # price of repeating that work).
+            kwargs = self.get_params_for("iterator_valid")
+            size = kwargs.get("batch_size", self.batch_size)
+            kwargs["batch_size"] = len(dataset) if size == -1 else size * world
+            return self.iterator_valid(dataset, **kwargs)
         loader = ZErrorNet.get_iterator(self, dataset, training=training)
+        if not (training and self._wrapped_with_accelerator):
+            # After training: a plain, local loader in whichever process.
+            return loader
         config = getattr(self.accelerator, "dataloader_config", None)
         if (
             isinstance(loader.sampler, RandomSampler)
@@ -242,18 +257,22 @@ class AcceleratedZErrorNet(AccelerateMixin, ZErrorNet):
         ):
             loader.batch_sampler.sampler = _FreshOrderEachPass(loader.sampler)
         iterator = self.accelerator.prepare(loader)
-        world = _world_size()
-        if not training or world < 2:
-            # Evaluation (predictions gathered with gather_for_metrics, which
-            # drops the padding itself) and the validation loss, where the
-            # padded rows count as they do in any accelerate loop.
-            return iterator
-        return _Deduplicated(iterator, world)
+        return iterator if world < 2 else _Deduplicated(iterator, world)
 
     def evaluation_step(self, batch, training=False):
-        if not self._wrapped_with_accelerator:
-            return ZErrorNet.evaluation_step(self, batch, training=training)
-        return super().evaluation_step(batch, training=training)
+        # The whole set in every process (get_iterator): nothing to gather.
+        return ZErrorNet.evaluation_step(self, batch, training=training)
+
+    def validation_step(self, batch, **fit_params):
+        # Each process holds the whole validation batch: its statistics are
+        # its own, with nothing to exchange.
+        criterion = self.criterion_
+        sync = criterion.sync_statistics
+        criterion.sync_statistics = False
+        try:
+            return super().validation_step(batch, **fit_params)
+        finally:
+            criterion.sync_statistics = sync
 
     def train_step_single(self, batch, **fit_params):
         self._set_training(True)
@@ -266,7 +285,15 @@ class AcceleratedZErrorNet(AccelerateMixin, ZErrorNet):
         # A process whose rows of the last step were all padding still takes
         # part in the step (the collectives), with nothing for the ledger.
         zerror = output if output.mask.numel() else None
-        return {"loss": loss, "y_pred": y_pred, "zerror": zerror}
+        reported = loss.detach()
+        world = _world_size()
+        if world > 1:
+            # The mean of the processes' losses is the loss of the whole
+            # batch: the history records that, as one process would.
+            reported = reported.clone()
+            dist.all_reduce(reported)
+            reported = reported / world
+        return {"loss": reported, "y_pred": y_pred, "zerror": zerror}
 
     def _ledgers(self):
         return [cb for _, cb in self.callbacks_ if isinstance(cb, OutlierLedger)]

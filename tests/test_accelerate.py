@@ -42,6 +42,7 @@ WORLD = 2
 EPOCHS = 10
 # float32 gradients summed in another order, through a few Adam steps.
 PREDICT_RTOL, PREDICT_ATOL = 1e-4, 1e-3
+LOSS_RTOL = 1e-4
 
 
 def _regression(n_rows):
@@ -75,10 +76,7 @@ def _classification(n_rows):
 
 # name -> (estimator, its parameters, data, rows, batch size per process).
 # 950 rows make 15 batches of up to 64: the 8th step of the second process is
-# padding. With early stopping, 1280 rows leave 1152 to train on and 128 to
-# validate, whole steps both: the validation loss weighs each process's
-# shard by its padded size, which is the single-process weighting only for
-# whole steps.
+# padding; so are 900 of 1000 with early stopping (100 validate).
 CASES = {
     "regressor": (ZErrorRegressor, {}, _regression, 950, 64),
     "classifier": (ZErrorClassifier, {}, _classification, 950, 64),
@@ -86,7 +84,7 @@ CASES = {
         ZErrorClassifier,
         dict(early_stopping=True, n_iter_no_change=2),
         _classification,
-        1280,
+        1000,
         64,
     ),
 }
@@ -134,6 +132,10 @@ def _worker(rank, port, outdir):
             prediction=est.predict(X),
             epochs=len(est.net_.history),
             masked_fraction=est.net_.history[:, "masked_fraction"],
+            train_loss=est.net_.history[:, "train_loss"],
+            valid_loss=est.net_.history[:, "valid_loss"]
+            if est.early_stopping
+            else None,
             pickled=pickle.dumps(est),
         )
     printed = io.StringIO()
@@ -215,6 +217,11 @@ def test_two_processes_equal_one_process(ranks, single, name):
         rtol=0,
         atol=0.5 / len(X),
     )
+    # The loss of the whole batch, as one process records it.
+    history = reference.net_.history
+    assert_allclose(got["train_loss"], history[:, "train_loss"], rtol=LOSS_RTOL)
+    if got["valid_loss"] is not None:
+        assert_allclose(got["valid_loss"], history[:, "valid_loss"], rtol=LOSS_RTOL)
     assert got["outlier_mask"][outliers].mean() > 0.5
     if isinstance(reference, ZErrorRegressor):
         assert_allclose(
