@@ -120,7 +120,7 @@ class OutlierLedger(Callback):
         self.epoch_seen_ = 0
 
     def on_batch_end(self, net, batch=None, training=False, zerror=None, **kwargs):
-        if not training or zerror is None:
+        if not training or zerror is None or zerror.mask.numel() == 0:
             return
         mask = zerror.mask.reshape(zerror.mask.shape[0], -1)
         masked = self.epoch_masked_
