@@ -44,7 +44,8 @@ candidate, met or missed with the number, then the per-cell tables).
 
 Examples
 --------
-The tuning run (about 15 minutes of one core at 100 epochs, 10 at 60)::
+The tuning run (15 CPU minutes at 100 epochs with three candidates, 10 at
+``--epochs 60``; each further candidate adds about a minute)::
 
     python benchmarks/bench_defaults.py --out defaults_tuning
 
