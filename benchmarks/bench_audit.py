@@ -11,7 +11,12 @@ flags against the injected rows; and for every run the child process's CPU
 and wall time. A timing part runs the command on a synthetic 100,000-row
 table and times ``--help``.
 
-``--quick`` runs two small cases for a few epochs: the smoke test.
+For the label cases the peer runs on the same tables in the same process:
+cleanlab's ``find_label_issues`` on out-of-fold probabilities of
+scikit-learn's ``HistGradientBoostingClassifier`` (5 folds), cleanlab's own
+recipe. ``--peers-only`` runs the peer rows alone.
+
+``--quick`` runs one small case for a few epochs: the smoke test.
 
     python benchmarks/bench_audit.py            # about 6 minutes of CPU
     python benchmarks/bench_audit.py --quick
@@ -30,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from _common import environment, write_results
+from _common import environment, write_csv, write_results
 
 import sk_zerror
 
@@ -175,6 +180,53 @@ QUICK_CASES = [
 ]
 
 
+# Label cases, for the peer: (name, table, target, injection).
+PEER_CASES = [case for case in FULL_CASES if case[2] in ("weather", "diagnosis")]
+
+
+def peer_row(name, load, target, inject, seed):
+    """cleanlab's find_label_issues on out-of-fold gradient-boosting probabilities."""
+    from cleanlab.filter import find_label_issues
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    table = load()
+    truth = None
+    if inject is not None:
+        table, truth = inject(table, target, seed)
+    features = table.drop(columns=target)
+    dates = features.select_dtypes("datetime").columns
+    for column in dates:
+        features[f"{column}_day"] = features[column].dt.day_of_year
+        features[f"{column}_time"] = features[column].dt.year
+    features = pd.get_dummies(features.drop(columns=dates), dtype=float)
+    classes, labels = np.unique(table[target].astype(str), return_inverse=True)
+    start = time.process_time()
+    probs = cross_val_predict(
+        HistGradientBoostingClassifier(random_state=seed),
+        features,
+        labels,
+        cv=StratifiedKFold(5, shuffle=True, random_state=seed),
+        method="predict_proba",
+    )
+    flags = find_label_issues(labels, probs)
+    row = {
+        "case": name,
+        "errors": "injected" if inject is not None else "as shipped",
+        "seed": seed,
+        "method": "cleanlab find_label_issues, out-of-fold HistGradientBoosting",
+        "rows": len(table),
+        "flagged": int(flags.sum()),
+        "flagged_share": float(flags.mean()),
+        "cpu_s": round(time.process_time() - start, 1),
+    }
+    if truth is not None:
+        hits = int((flags & truth).sum())
+        row["precision"] = hits / max(int(flags.sum()), 1)
+        row["recall"] = hits / int(truth.sum())
+    return row
+
+
 def flagged_rows(folder):
     with open(folder / "flagged.csv", newline="") as handle:
         return np.array([int(row["row"]) for row in csv.DictReader(handle)], int)
@@ -314,9 +366,34 @@ def tables(cases, timing, startup):
     return "\n".join(lines) + "\n"
 
 
+def peer_table(peers):
+    lines = [
+        "| table: target | errors | method | flagged (mean) | precision | recall "
+        "| CPU s |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    groups = {}
+    for row in peers:
+        groups.setdefault((row["case"], row["errors"]), []).append(row)
+    for (case, errors), rows in groups.items():
+        precision, recall = mean(rows, "precision"), mean(rows, "recall")
+        lines.append(
+            f"| {case} | {errors} | {rows[0]['method']} | "
+            f"{mean(rows, 'flagged'):.1f} ({mean(rows, 'flagged_share'):.1%}) | "
+            + ("-" if np.isnan(precision) else f"{precision:.2f}")
+            + " | "
+            + ("-" if np.isnan(recall) else f"{recall:.2f}")
+            + f" | {mean(rows, 'cpu_s'):.1f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke test")
+    parser.add_argument(
+        "--peers-only", action="store_true", help="only the peer's label rows"
+    )
     parser.add_argument(
         "--out", type=Path, default=Path(__file__).parent / "results" / "audit"
     )
@@ -324,6 +401,18 @@ def main(argv=None):
     extra = ["--epochs", "3"] if args.quick else []
     seeds = SEEDS[:1] if args.quick else SEEDS
     cases = QUICK_CASES if args.quick else FULL_CASES
+    peers = [
+        peer_row(name, load, target, inject, seed)
+        for name, load, target, inject in ([] if args.quick else PEER_CASES)
+        for seed in seeds
+    ]
+    for row in peers:
+        print(row, flush=True)
+    if args.peers_only:
+        args.out.mkdir(parents=True, exist_ok=True)
+        write_csv(args.out / "peers.csv", peers)
+        print(peer_table(peers))
+        return 0
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
@@ -347,10 +436,10 @@ def main(argv=None):
         with_load_average=True,
         quick=args.quick,
     )
-    text = tables(rows, timing, startup)
+    text = tables(rows, timing, startup) + "\n" + peer_table(peers)
     write_results(
         args.out,
-        {"cases": rows, "timing": timing, "startup": startup},
+        {"cases": rows, "timing": timing, "startup": startup, "peers": peers},
         {"environment": env, "sk_zerror": sk_zerror.__version__},
         text,
     )
