@@ -51,9 +51,9 @@ class OutlierResult(NamedTuple):
     scores : ndarray of float
         Signed robust z-score of each residual.
     threshold : ndarray of float
-        The |z| cut each value was tested against, so that ``mask`` is
-        ``scores < -threshold`` (lower tail), ``scores > threshold`` (upper)
-        or ``abs(scores) > threshold`` (both). With ``sigma="fdr"`` it is the
+        The cut on the absolute z-score each value was tested against, so
+        that ``mask`` is ``scores < -threshold`` (lower tail),
+        ``scores > threshold`` (upper) or ``abs(scores) > threshold`` (both). With ``sigma="fdr"`` it is the
         cut the false-discovery control chose. ``inf`` flags nothing.
     """
 
@@ -212,8 +212,8 @@ def find_outliers(
     -------
     OutlierResult
         ``mask`` (True = flagged), ``scores`` (signed z-scores of the
-        residuals) and ``threshold`` (the |z| cut), each of the shape of
-        ``y_true``.
+        residuals) and ``threshold`` (the cut on ``abs(scores)``), each of
+        the shape of ``y_true``.
 
     See Also
     --------
