@@ -53,8 +53,9 @@ class OutlierResult(NamedTuple):
     threshold : ndarray of float
         The cut on the absolute z-score each value was tested against, so
         that ``mask`` is ``scores < -threshold`` (lower tail),
-        ``scores > threshold`` (upper) or ``abs(scores) > threshold`` (both). With ``sigma="fdr"`` it is the
-        cut the false-discovery control chose. ``inf`` flags nothing.
+        ``scores > threshold`` (upper) or ``abs(scores) > threshold`` (both).
+        With ``sigma="fdr"`` it is the cut the false-discovery control chose.
+        ``inf`` flags nothing.
     """
 
     mask: np.ndarray
