@@ -79,13 +79,14 @@ def _bins(ax, scores, bins, linthresh):
     low, high = min(low, -linthresh), max(high, linthresh)
     if max(-low, high) <= HEAVY_TAIL * linthresh:
         return np.linspace(low, high, bins + 1)
-    from matplotlib.ticker import FuncFormatter
+    from matplotlib.ticker import FuncFormatter, NullFormatter
 
     ax.set_xscale("symlog", linthresh=linthresh)
     ax.set_yscale("log")
     plain = FuncFormatter(lambda value, _: f"{value:g}")
     ax.xaxis.set_major_formatter(plain)
     ax.yaxis.set_major_formatter(plain)
+    ax.yaxis.set_minor_formatter(NullFormatter())
     transform = ax.xaxis.get_transform()
     ends = transform.transform(np.array([low, high]))
     edges = transform.inverted().transform(np.linspace(ends[0], ends[1], bins + 1))
