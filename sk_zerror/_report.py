@@ -86,6 +86,13 @@ def check_output_folder(out, *, force, inputs=()):
             "choose a new folder with --out"
         )
     if not out.exists():
+        # The nearest existing folder above must let us create the outputs.
+        ancestor = next(p for p in resolved.parents if p.exists())
+        if not os.access(ancestor, os.W_OK | os.X_OK):
+            raise AuditError(
+                f"cannot create the output folder {out}: {ancestor} is not "
+                "writable; choose another folder with --out"
+            )
         return out, False
     if not out.is_dir():
         raise AuditError(f"output path {out} exists and is not a folder")

@@ -10,6 +10,7 @@ import tempfile
 import numpy as np
 import pytest
 
+from sk_zerror._audit import AuditError
 from sk_zerror._cli import main
 from sk_zerror._report import MARKER, _markdown_table, check_output_folder
 
@@ -209,6 +210,14 @@ def test_an_empty_folder_is_used(workspace):
     umask = os.umask(0)
     os.umask(umask)
     assert (workspace / "empty").stat().st_mode & 0o777 == 0o777 & ~umask
+
+
+def test_an_unwritable_place_is_refused_before_training(workspace, monkeypatch):
+    monkeypatch.setattr(
+        "sk_zerror._report.os.access", lambda path, mode: path != workspace
+    )
+    with pytest.raises(AuditError, match="is not writable; choose another folder"):
+        check_output_folder("sub/report", force=False)
 
 
 def test_check_output_folder_says_when_it_replaces(workspace):
