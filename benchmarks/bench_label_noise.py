@@ -15,7 +15,8 @@
 
     Out-of-fold probabilities (5-fold) of a logistic regression and of a
     small MLP fitted on the noisy labels go, the same arrays, to
-    ``find_label_outliers`` (defaults, and ``count="stratified"``), to
+    ``find_label_outliers`` (defaults; ``count="stratified"``; and the
+    ``"margin"`` and Z-Error ``"zscore"`` scores), to
     cleanlab's ``find_label_issues`` with every ``filter_by`` and to
     ``cleanlab.rank.get_label_quality_scores`` with each of its methods.
     Reported per cell (data set x noise x rate x model, median over seeds):
@@ -123,6 +124,8 @@ RANKINGS = ("self_confidence", "normalized_margin", "confidence_weighted_entropy
 OURS = {
     "ours": {},
     "ours (stratified)": {"count": "stratified"},
+    "ours (score=margin)": {"score": "margin"},
+    "ours (score=zscore)": {"score": "zscore"},
 }
 DEFAULT = "cleanlab (prune_by_noise_rate)"
 COUNT_RANGE = (0.8, 1.25)
