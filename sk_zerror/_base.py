@@ -57,10 +57,10 @@ LEDGERS = ("training", "final")
 # Fewest hold-out rows that early stopping scores.
 MIN_HOLD_OUT = 10
 # History key of the early-stopping score of the hold-out.
-TRIMMED_VALID_LOSS = "valid_trimmed_loss"
+HOLD_OUT_LOSS = "valid_hold_out_loss"
 
 
-def trimmed_valid_loss(loss, net, X, y):
+def hold_out_loss(loss, net, X, y):
     """``loss(y, outputs)`` of the net on the hold-out: an EpochScoring scorer."""
     outputs = net.forward(X, training=False)
     outputs = outputs.reshape(outputs.shape[0], -1).double().numpy()
@@ -235,23 +235,23 @@ class ZErrorBase(BaseEstimator):
             train_split = ValidSplit(
                 self.validation_fraction, stratified=is_classifier, random_state=seed
             )
-            # The hold-out holds data errors too: its score leaves out the
-            # worst-fitted share of its rows, which does not depend on sigma,
-            # so the stopping needs no wait for a schedule, and masking more
-            # cannot buy a better score. The best epoch's weights are kept.
+            # The plain loss of the hold-out, unmasked: it does not depend on
+            # sigma, so the stopping needs no wait for a schedule, and it rises
+            # when the network starts to fit wrong rows, whose hold-out twins
+            # it then predicts confidently wrong. The best weights are kept.
             callbacks += [
                 (
-                    "valid_trimmed",
+                    "valid_hold_out",
                     EpochScoring(
-                        partial(trimmed_valid_loss, self._trimmed_loss),
-                        name=TRIMMED_VALID_LOSS,
+                        partial(hold_out_loss, self._hold_out_loss),
+                        name=HOLD_OUT_LOSS,
                         lower_is_better=True,
                     ),
                 ),
                 (
                     "early_stopping",
                     EarlyStopping(
-                        monitor=TRIMMED_VALID_LOSS,
+                        monitor=HOLD_OUT_LOSS,
                         patience=self.n_iter_no_change,
                         load_best=True,
                     ),

@@ -213,14 +213,14 @@ def test_the_note_setting_is_one_parameter_set_away(noisy_binary):
     assert_array_equal(clf.outlier_mask_, expected)
 
 
-def test_defaults_stop_early_on_a_trimmed_hold_out(noisy_binary):
+def test_defaults_stop_early_on_the_hold_out_loss(noisy_binary):
     X, y_noisy, _ = noisy_binary
     clf = ZErrorClassifier(max_epochs=20, random_state=0).fit(X, y_noisy)
     history = clf.net_.history
     stopping = dict(clf.net_.callbacks_)["early_stopping"]
-    assert stopping.monitor == "valid_trimmed_loss" and stopping.load_best
-    # The score is the trimmed log-loss of the hold-out rows.
-    assert history[:, "valid_trimmed_loss"][-1] > 0
+    assert stopping.monitor == "valid_hold_out_loss" and stopping.load_best
+    # The score is the plain log-loss of the hold-out rows.
+    assert history[:, "valid_hold_out_loss"][-1] > 0
     assert np.isnan(clf.outlier_frequency_).sum() == 40  # the 10% hold-out
     # Masking from the first epoch at the final sigma.
     assert set(history[:, "sigma"]) == {2.0}
