@@ -36,9 +36,11 @@ from collections.abc import Mapping
 
 import torch
 import torch.distributed as dist
+from skorch.callbacks import EarlyStopping
 from skorch.dataset import unpack_data
 from skorch.hf import AccelerateMixin
 from skorch.history import DistributedHistory
+from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present
 from torch.utils.data import BatchSampler, RandomSampler, Sampler
 
 from ._network import ROW, OutlierLedger, ZErrorNet
@@ -216,6 +218,12 @@ class AcceleratedZErrorNet(AccelerateMixin, ZErrorNet):
         for name in self._optimizers:
             optimizer = getattr(self, name + "_")
             setattr(self, name + "_", getattr(optimizer, "optimizer", optimizer))
+        # Early stopping kept the best weights of the wrapped module (keys
+        # "module.*"); it loads them after this unwrapping, into the module.
+        for _, callback in self.callbacks_:
+            weights = getattr(callback, "best_model_weights_", None)
+            if isinstance(callback, EarlyStopping) and weights is not None:
+                consume_prefix_in_state_dict_if_present(weights, "module.")
 
     def initialize_history(self):
         world = _world_size()
