@@ -54,8 +54,10 @@ def resolve_device(device):
 # What outlier_scores_ are: the mean z-score of the training run, or the
 # final whole-training-set pass.
 LEDGERS = ("training", "final")
+# Fewest optimizer steps without improvement before early stopping stops.
+MIN_PATIENCE_STEPS = 50
 # Fewest hold-out rows that early stopping scores.
-MIN_HOLD_OUT = 10
+MIN_HOLD_OUT = 50
 # History key of the early-stopping score of the hold-out.
 HOLD_OUT_LOSS = "valid_hold_out_loss"
 
@@ -214,6 +216,17 @@ class ZErrorBase(BaseEstimator):
             return size >= len(counts) and counts.min() >= 2
         return True
 
+    def _patience(self, n_samples):
+        """Epochs without improvement before early stopping stops.
+
+        On a small table an epoch is one optimizer step, and ten of them are
+        too few for a network to learn anything: the patience then counts
+        optimizer steps, so that small and large tables get comparable ones.
+        """
+        n_train = n_samples - int(self.validation_fraction * n_samples)
+        steps_per_epoch = max(-(-n_train // self.batch_size), 1)
+        return max(self.n_iter_no_change, -(-MIN_PATIENCE_STEPS // steps_per_epoch))
+
     def _callbacks(self, sigma, seed, is_classifier, n_samples, y):
         anneal_epochs = (
             self.max_epochs // 2 if self.anneal_epochs is None else self.anneal_epochs
@@ -252,7 +265,7 @@ class ZErrorBase(BaseEstimator):
                     "early_stopping",
                     EarlyStopping(
                         monitor=HOLD_OUT_LOSS,
-                        patience=self.n_iter_no_change,
+                        patience=self._patience(n_samples),
                         load_best=True,
                     ),
                 ),

@@ -119,13 +119,14 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
         and keep the weights of the best epoch: a guard against memorising
         the errors, since the hold-out's loss rises once the network fits
         wrong rows. The score does not depend on ``sigma``, so the stopping
-        works with any schedule. Without at least 10 hold-out rows (and two
+        works with any schedule. Without at least 50 hold-out rows (and two
         rows of each class) the fit uses every row and stops after
         ``max_epochs``.
     validation_fraction : float, default=0.1
         Share of the training data held out when ``early_stopping=True``.
     n_iter_no_change : int, default=10
-        Patience of the early stopping.
+        Patience of the early stopping, in epochs; at least as many epochs
+        as make 50 optimizer steps (small tables have one step an epoch).
     device : str, default="cpu"
         ``"cpu"``, ``"cuda"`` (or ``"cuda:N"``), or ``"auto"`` (CUDA when
         available). Ignored when ``accelerator`` is set.
