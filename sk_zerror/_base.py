@@ -224,7 +224,9 @@ class ZErrorBase(BaseEstimator):
         optimizer steps, so that small and large tables get comparable ones.
         """
         n_train = n_samples - int(self.validation_fraction * n_samples)
-        steps_per_epoch = max(-(-n_train // self.batch_size), 1)
+        # Data-parallel processes each take batch_size rows of a step.
+        processes = getattr(self.accelerator, "num_processes", 1)
+        steps_per_epoch = max(-(-n_train // (self.batch_size * processes)), 1)
         return max(self.n_iter_no_change, -(-MIN_PATIENCE_STEPS // steps_per_epoch))
 
     def _callbacks(self, sigma, seed, is_classifier, n_samples, y):

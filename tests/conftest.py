@@ -1,3 +1,4 @@
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -5,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.multiprocessing as mp
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -32,3 +34,35 @@ def run_benchmark():
         return result
 
     return run
+
+
+def free_port():
+    """A free TCP port on 127.0.0.1, the only address the tests may use."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def spawn_ranks(tmp_path_factory):
+    """Run ``worker(rank, port, outdir)`` in ``world`` spawned processes.
+
+    Each process saves its results to ``outdir/rank{rank}.pt``; the list of
+    them, in rank order, is returned.
+    """
+
+    def spawn(worker, name, world):
+        outdir = tmp_path_factory.mktemp(name)
+        mp.start_processes(
+            worker,
+            args=(free_port(), str(outdir)),
+            nprocs=world,
+            join=True,
+            start_method="spawn",
+        )
+        return [
+            torch.load(outdir / f"rank{rank}.pt", weights_only=False)
+            for rank in range(world)
+        ]
+
+    return spawn

@@ -21,13 +21,11 @@ still count each training row once per epoch.
 import io
 import os
 import pickle
-import socket
 from contextlib import redirect_stdout
 
 import numpy as np
 import pytest
 import torch
-import torch.multiprocessing as mp
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.datasets import make_classification, make_regression
 
@@ -148,26 +146,10 @@ def _worker(rank, port, outdir):
     torch.distributed.destroy_process_group()
 
 
-def _free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def ranks(tmp_path_factory):
-    outdir = tmp_path_factory.mktemp("accelerate")
-    mp.start_processes(
-        _worker,
-        args=(_free_port(), str(outdir)),
-        nprocs=WORLD,
-        join=True,
-        start_method="spawn",
-    )
-    return [
-        torch.load(outdir / f"rank{rank}.pt", weights_only=False)
-        for rank in range(WORLD)
-    ]
+def ranks(spawn_ranks):
+    """The results of both processes, from one spawn for the whole module."""
+    return spawn_ranks(_worker, "accelerate", WORLD)
 
 
 @pytest.fixture(scope="module")

@@ -16,13 +16,11 @@ the rank-averaged parameter gradients equal the single-process ones.
 
 import os
 import pickle
-import socket
 
 import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 from numpy.testing import assert_allclose, assert_array_equal
 
 from sk_zerror import (
@@ -168,27 +166,10 @@ def _worker(rank, port, outdir):
         dist.destroy_process_group()
 
 
-def _free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def ranks(tmp_path_factory):
+def ranks(spawn_ranks):
     """The results of both processes, from one spawn for the whole module."""
-    outdir = tmp_path_factory.mktemp("distributed")
-    mp.start_processes(
-        _worker,
-        args=(_free_port(), str(outdir)),
-        nprocs=WORLD,
-        join=True,
-        start_method="spawn",
-    )
-    return [
-        torch.load(outdir / f"rank{rank}.pt", weights_only=False)
-        for rank in range(WORLD)
-    ]
+    return spawn_ranks(_worker, "distributed", WORLD)
 
 
 def _case_id(case):
