@@ -54,15 +54,13 @@ def resolve_device(device):
 # What outlier_scores_ are: the mean z-score of the training run, or the
 # final whole-training-set pass.
 LEDGERS = ("training", "final")
-# Fewest optimizer steps without improvement before early stopping stops.
-MIN_PATIENCE_STEPS = 50
 # Fewest hold-out rows that early stopping scores.
-MIN_HOLD_OUT = 50
+MIN_HOLD_OUT = 10
 # History key of the early-stopping score of the hold-out.
-HOLD_OUT_LOSS = "valid_hold_out_loss"
+TRIMMED_VALID_LOSS = "valid_trimmed_loss"
 
 
-def hold_out_loss(loss, net, X, y):
+def trimmed_valid_loss(loss, net, X, y):
     """``loss(y, outputs)`` of the net on the hold-out: an EpochScoring scorer."""
     outputs = net.forward(X, training=False)
     outputs = outputs.reshape(outputs.shape[0], -1).double().numpy()
@@ -216,19 +214,6 @@ class ZErrorBase(BaseEstimator):
             return size >= len(counts) and counts.min() >= 2
         return True
 
-    def _patience(self, n_samples):
-        """Epochs without improvement before early stopping stops.
-
-        On a small table an epoch is one optimizer step, and ten of them are
-        too few for a network to learn anything: the patience then counts
-        optimizer steps, so that small and large tables get comparable ones.
-        """
-        n_train = n_samples - int(self.validation_fraction * n_samples)
-        # Data-parallel processes each take batch_size rows of a step.
-        processes = getattr(self.accelerator, "num_processes", 1)
-        steps_per_epoch = max(-(-n_train // (self.batch_size * processes)), 1)
-        return max(self.n_iter_no_change, -(-MIN_PATIENCE_STEPS // steps_per_epoch))
-
     def _callbacks(self, sigma, seed, is_classifier, n_samples, y):
         anneal_epochs = (
             self.max_epochs // 2 if self.anneal_epochs is None else self.anneal_epochs
@@ -250,24 +235,24 @@ class ZErrorBase(BaseEstimator):
             train_split = ValidSplit(
                 self.validation_fraction, stratified=is_classifier, random_state=seed
             )
-            # The plain loss of the hold-out, unmasked: it does not depend on
-            # sigma, so the stopping needs no wait for a schedule, and it rises
-            # when the network starts to fit wrong rows, whose hold-out twins
-            # it then predicts confidently wrong. The best weights are kept.
+            # The hold-out holds data errors too: its score leaves out the
+            # worst-fitted share of its rows, which does not depend on sigma,
+            # so the stopping needs no wait for a schedule, and masking more
+            # cannot buy a better score. The best epoch's weights are kept.
             callbacks += [
                 (
-                    "valid_hold_out",
+                    "valid_trimmed",
                     EpochScoring(
-                        partial(hold_out_loss, self._hold_out_loss),
-                        name=HOLD_OUT_LOSS,
+                        partial(trimmed_valid_loss, self._trimmed_loss),
+                        name=TRIMMED_VALID_LOSS,
                         lower_is_better=True,
                     ),
                 ),
                 (
                     "early_stopping",
                     EarlyStopping(
-                        monitor=HOLD_OUT_LOSS,
-                        patience=self._patience(n_samples),
+                        monitor=TRIMMED_VALID_LOSS,
+                        patience=self.n_iter_no_change,
                         load_best=True,
                     ),
                 ),

@@ -6,7 +6,6 @@ import numpy as np
 import torch
 from scipy.special import expit, softmax
 from sklearn.base import ClassifierMixin, _fit_context
-from sklearn.metrics import log_loss
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import check_classification_targets
@@ -15,6 +14,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 from ._base import ZErrorBase, as_float32
 from ._cutoffs import gaussian_cutoff, skewnorm_cutoff
 from ._losses import BINARY_SPACES, ZErrorBCEWithLogitsLoss, ZErrorCrossEntropyLoss
+from ._scoring import trimmed_log_loss
 
 __all__ = ["ZErrorClassifier"]
 
@@ -113,19 +113,18 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
         can memorise them); ``"final"``, one pass over the whole training
         set after training (the note's whole-dataset statistics).
     early_stopping : bool, default=True
-        Hold out ``validation_fraction`` of the data, stop when its plain,
-        unmasked log-loss has not improved for ``n_iter_no_change`` epochs,
-        and keep the weights of the best epoch: a guard against memorising
-        the errors, since the hold-out's loss rises once the network fits
-        wrong rows. The score does not depend on ``sigma``, so the stopping
-        works with any schedule. Without at least 50 hold-out rows (and two
-        rows of each class) the fit uses every row and stops after
-        ``max_epochs``.
+        Hold out ``validation_fraction`` of the data, stop when its trimmed
+        log-loss (the worst-fitted 25% of its rows left out, see
+        :func:`trimmed_log_loss`) has not improved for
+        ``n_iter_no_change`` epochs, and keep the weights of the best epoch:
+        a guard against memorising the errors. The trim does not depend on
+        ``sigma``, so the stopping works with any schedule. Without at least
+        10 hold-out rows (and two rows of each class) the fit uses every row
+        and stops after ``max_epochs``.
     validation_fraction : float, default=0.1
         Share of the training data held out when ``early_stopping=True``.
     n_iter_no_change : int, default=10
-        Patience of the early stopping, in epochs; at least as many epochs
-        as make 50 optimizer steps (small tables have one step an epoch).
+        Patience of the early stopping.
     device : str, default="cpu"
         ``"cpu"``, ``"cuda"`` (or ``"cuda:N"``), or ``"auto"`` (CUDA when
         available). Ignored when ``accelerator`` is set.
@@ -326,13 +325,14 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
         return self
 
     @staticmethod
-    def _hold_out_loss(y, outputs):
-        """The hold-out's early-stopping score: its log-loss."""
+    def _trimmed_loss(y, outputs):
+        """The hold-out's early-stopping score: a trimmed log-loss."""
         labels = np.asarray(y).astype(np.int64).ravel()
         if outputs.shape[1] == 1:
-            return log_loss(labels, expit(outputs[:, 0]), labels=[0, 1])
+            proba = expit(outputs[:, 0])
+            return trimmed_log_loss(labels, proba, labels=[0, 1])
         proba = softmax(outputs, axis=1)
-        return log_loss(labels, proba, labels=np.arange(outputs.shape[1]))
+        return trimmed_log_loss(labels, proba, labels=np.arange(outputs.shape[1]))
 
     def _make_criterion(self, options):
         if len(self.classes_) == 2:

@@ -5,12 +5,12 @@ from numbers import Real
 import numpy as np
 import torch
 from sklearn.base import RegressorMixin, _fit_context
-from sklearn.metrics import mean_squared_error
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight
 
 from ._base import ZErrorBase, as_float32
 from ._losses import REGRESSION_VALUES, ZErrorMSELoss
+from ._scoring import trimmed_mean_squared_error
 from ._zscore import group_statistics, rounding_eps, usable_groups
 
 
@@ -114,19 +114,18 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
         can memorise them); ``"final"``, one pass over the whole training
         set after training (the note's whole-dataset statistics).
     early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the data, stop when its plain,
-        unmasked mean squared error has not improved for ``n_iter_no_change`` epochs,
-        and keep the weights of the best epoch: a guard against memorising
-        the errors, since the hold-out's loss rises once the network fits
-        wrong rows. The score does not depend on ``sigma``, so the stopping
-        works with any schedule. Without at least 50 hold-out rows (and two
-        rows of each class) the fit uses every row and stops after
-        ``max_epochs``.
+        Hold out ``validation_fraction`` of the data, stop when its trimmed
+        squared error (the worst-fitted 25% of its rows left out, see
+        :func:`trimmed_mean_squared_error`) has not improved for
+        ``n_iter_no_change`` epochs, and keep the weights of the best epoch:
+        a guard against memorising the errors. The trim does not depend on
+        ``sigma``, so the stopping works with any schedule. Without at least
+        10 hold-out rows (and two rows of each class) the fit uses every row
+        and stops after ``max_epochs``.
     validation_fraction : float, default=0.1
         Share of the training data held out when ``early_stopping=True``.
     n_iter_no_change : int, default=10
-        Patience of the early stopping, in epochs; at least as many epochs
-        as make 50 optimizer steps (small tables have one step an epoch).
+        Patience of the early stopping.
     device : str, default="cpu"
         ``"cpu"``, ``"cuda"`` (or ``"cuda:N"``), or ``"auto"`` (CUDA when
         available). Ignored when ``accelerator`` is set.
@@ -327,9 +326,9 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
         return ZErrorMSELoss(zscore_of=self.zscore_of, **options)
 
     @staticmethod
-    def _hold_out_loss(y, outputs):
+    def _trimmed_loss(y, outputs):
         """The hold-out's early-stopping score, on the standardised targets."""
-        return mean_squared_error(y.reshape(outputs.shape), outputs)
+        return trimmed_mean_squared_error(y.reshape(outputs.shape), outputs)
 
     def predict(self, X):
         """Predict targets, in the original units of y.

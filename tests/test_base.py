@@ -84,20 +84,13 @@ def test_verbose_prints_the_epoch_table(data, capsys):
     assert "train_loss" in out and "sigma" in out
 
 
-def test_early_stopping_holds_out_data_and_leaves_nan_frequency():
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(240, 3))
-    y = X @ [1.0, -1.0, 0.5]
+def test_early_stopping_holds_out_data_and_leaves_nan_frequency(data):
+    X, y = data
     reg = ZErrorRegressor(
         early_stopping=True, validation_fraction=0.25, max_epochs=6, random_state=0
     ).fit(X, y)
-    assert "valid_hold_out_loss" in reg.net_.history[-1]
-    assert np.isnan(reg.outlier_frequency_).sum() == 60
-    # A hold-out under 50 rows is no hold-out at all.
-    small = ZErrorRegressor(
-        early_stopping=True, validation_fraction=0.25, max_epochs=2, random_state=0
-    ).fit(X[:60], y[:60])
-    assert not np.isnan(small.outlier_frequency_).any()
+    assert "valid_loss" in reg.net_.history[-1]
+    assert np.isnan(reg.outlier_frequency_).sum() == 15
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adamw", torch.optim.RMSprop])

@@ -213,24 +213,21 @@ def test_the_note_setting_is_one_parameter_set_away(noisy_binary):
     assert_array_equal(clf.outlier_mask_, expected)
 
 
-def test_defaults_stop_early_on_the_hold_out_loss():
-    X, y = make_classification(n_samples=800, class_sep=2.0, random_state=0)
-    y[:40] = 1 - y[:40]
-    clf = ZErrorClassifier(max_epochs=20, random_state=0).fit(X, y)
+def test_defaults_stop_early_on_a_trimmed_hold_out(noisy_binary):
+    X, y_noisy, _ = noisy_binary
+    clf = ZErrorClassifier(max_epochs=20, random_state=0).fit(X, y_noisy)
     history = clf.net_.history
     stopping = dict(clf.net_.callbacks_)["early_stopping"]
-    assert stopping.monitor == "valid_hold_out_loss" and stopping.load_best
-    # Patience of at least 50 optimizer steps: 3 steps an epoch here.
-    assert stopping.patience == 17
-    assert history[:, "valid_hold_out_loss"][-1] > 0
-    assert np.isnan(clf.outlier_frequency_).sum() == 80  # the 10% hold-out
+    assert stopping.monitor == "valid_trimmed_loss" and stopping.load_best
+    # The score is the trimmed log-loss of the hold-out rows.
+    assert history[:, "valid_trimmed_loss"][-1] > 0
+    assert np.isnan(clf.outlier_frequency_).sum() == 40  # the 10% hold-out
     # Masking from the first epoch at the final sigma.
     assert set(history[:, "sigma"]) == {2.0}
 
 
 def test_small_tables_train_without_a_hold_out():
-    # 400 rows: a 40-row hold-out is too noisy to choose an epoch with.
-    X, y = make_classification(n_samples=400, random_state=0)
+    X, y = make_classification(n_samples=60, random_state=0)
     clf = ZErrorClassifier(max_epochs=5, random_state=0).fit(X, y)
     assert len(clf.net_.history) == 5
     assert not np.isnan(clf.outlier_frequency_).any()
