@@ -113,6 +113,11 @@ CANDIDATES = {
     ),
     # The estimators' defaults as they are now.
     "defaults": {},
+    # The classifier's defaults without the retrain on the rows the first
+    # run keeps: what the retrain adds, and costs.
+    "defaults, no retrain": dict(classification=dict(retrain_without_outliers=False)),
+    # The regressor's defaults with the retrain (off by default there).
+    "defaults, retrain": dict(regression=dict(retrain_without_outliers=True)),
     # What the README advised against heavy contamination before issue 12,
     # masking from the first epoch.
     "robust": dict(center="median", scale="mad", sigma_start=None),

@@ -56,11 +56,11 @@ def resolve_device(device):
 LEDGERS = ("training", "final")
 # Fewest hold-out rows that early stopping scores.
 MIN_HOLD_OUT = 10
-# History key of the early-stopping score of the hold-out.
-TRIMMED_VALID_LOSS = "valid_trimmed_loss"
+# Fewest rows of a class that a retrain without the outliers keeps.
+MIN_CLASS_ROWS = 2
 
 
-def trimmed_valid_loss(loss, net, X, y):
+def hold_out_loss(loss, net, X, y):
     """``loss(y, outputs)`` of the net on the hold-out: an EpochScoring scorer."""
     outputs = net.forward(X, training=False)
     outputs = outputs.reshape(outputs.shape[0], -1).double().numpy()
@@ -85,9 +85,12 @@ class ZErrorBase(BaseEstimator):
     """Training of a skorch network with a Z-Error loss, for both tasks.
 
     Subclasses define ``__init__`` (the parameters), ``fit`` (target encoding
-    and the criterion) and ``_ledger_values`` (what the whole-set pass
-    z-scores).
+    and the criterion), ``_make_criterion``, the early-stopping score
+    (``_stopping_loss``, recorded in the history as ``_stopping_key``) and
+    ``_ledger_predictions`` (what the ledger averages per row, or None).
     """
+
+    _ledger_predictions = None
 
     _parameter_constraints: dict = {
         "module": [None, callable],
@@ -111,6 +114,7 @@ class ZErrorBase(BaseEstimator):
         "window": [StrOptions(set(WINDOWS))],
         "momentum": [Interval(Real, 0, 1, closed="right")],
         "ledger": [StrOptions(set(LEDGERS))],
+        "retrain_without_outliers": ["boolean"],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
@@ -235,23 +239,22 @@ class ZErrorBase(BaseEstimator):
             train_split = ValidSplit(
                 self.validation_fraction, stratified=is_classifier, random_state=seed
             )
-            # The hold-out holds data errors too: its score leaves out the
-            # worst-fitted share of its rows, which does not depend on sigma,
-            # so the stopping needs no wait for a schedule, and masking more
+            # The score of the hold-out does not depend on sigma (no mask), so
+            # the stopping needs no wait for a schedule, and masking more
             # cannot buy a better score. The best epoch's weights are kept.
             callbacks += [
                 (
-                    "valid_trimmed",
+                    "valid_stopping_score",
                     EpochScoring(
-                        partial(trimmed_valid_loss, self._trimmed_loss),
-                        name=TRIMMED_VALID_LOSS,
+                        partial(hold_out_loss, self._stopping_loss),
+                        name=self._stopping_key,
                         lower_is_better=True,
                     ),
                 ),
                 (
                     "early_stopping",
                     EarlyStopping(
-                        monitor=TRIMMED_VALID_LOSS,
+                        monitor=self._stopping_key,
                         patience=self.n_iter_no_change,
                         load_best=True,
                     ),
@@ -290,6 +293,9 @@ class ZErrorBase(BaseEstimator):
                 self.accelerator, self.verbose
             )
             device = net_options.pop("device")
+        if not self.verbose:
+            # skorch builds its epoch table even when nothing prints it.
+            net_options["callbacks__print_log"] = None
         optimizer = OPTIMIZERS.get(self.optimizer, self.optimizer)
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         n_samples = X.shape[0]
@@ -300,7 +306,8 @@ class ZErrorBase(BaseEstimator):
         callbacks, train_split = self._callbacks(
             sigma, seed, is_classifier(self), n_samples, y
         )
-        callbacks.insert(0, ("ledger", OutlierLedger(n_samples)))
+        ledger = OutlierLedger(n_samples, predictions=self._ledger_predictions)
+        callbacks.insert(0, ("ledger", ledger))
         # A private random stream: reproducible with random_state.
         with private_rng(device):
             torch.manual_seed(seed)
@@ -332,6 +339,23 @@ class ZErrorBase(BaseEstimator):
         with np.errstate(invalid="ignore", divide="ignore"):
             self.outlier_frequency_ = np.where(seen > 0, masked / seen, np.nan)
         return net
+
+    def _rows_to_retrain(self, labels=None):
+        """Rows of the retrain without the outliers, or None for no retrain.
+
+        With class ``labels`` (encoded 0..K-1), a class keeps all its rows
+        when fewer than two would be left, so that the retrained network
+        still knows every class.
+        """
+        if not (self.retrain_without_outliers and self.outlier_mask_.any()):
+            return None
+        keep = ~self.outlier_mask_
+        if labels is not None:
+            for label in np.unique(labels):
+                rows = labels == label
+                if np.count_nonzero(keep & rows) < MIN_CLASS_ROWS:
+                    keep[rows] = True
+        return None if keep.all() else keep
 
     def _record_outliers(self, X, target, sigma, groups=None):
         """The outlier ledger: ``outlier_mask_`` and ``outlier_scores_``.

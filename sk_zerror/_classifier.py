@@ -14,9 +14,32 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 from ._base import ZErrorBase, as_float32
 from ._cutoffs import gaussian_cutoff, skewnorm_cutoff
 from ._losses import BINARY_SPACES, ZErrorBCEWithLogitsLoss, ZErrorCrossEntropyLoss
-from ._scoring import trimmed_log_loss
+from ._outliers import find_label_outliers
 
 __all__ = ["ZErrorClassifier"]
+
+
+def class_probabilities(outputs):
+    """Class probabilities (n, K) of outputs: one logit (K = 2) or one per class."""
+    if outputs.shape[1] == 1:
+        positive = torch.sigmoid(outputs[:, 0])
+        return torch.stack([1 - positive, positive], dim=1)
+    return torch.softmax(outputs, dim=1)
+
+
+def logit_log_loss(labels, outputs):
+    """Mean log-loss of integer ``labels`` under logits ``outputs`` (n, 1 or K).
+
+    Computed from the logits (no clipping of probabilities), and without the
+    input checks of :func:`sklearn.metrics.log_loss`: it scores the
+    early-stopping hold-out every epoch.
+    """
+    labels = np.asarray(labels).astype(np.int64).ravel()
+    if outputs.shape[1] == 1:
+        logit = outputs[:, 0]
+        return float(np.mean(np.logaddexp(0.0, np.where(labels == 1, -logit, logit))))
+    log_norm = np.logaddexp.reduce(outputs, axis=1)
+    return float(np.mean(log_norm - outputs[np.arange(len(labels)), labels]))
 
 
 class ZErrorClassifier(ClassifierMixin, ZErrorBase):
@@ -27,8 +50,10 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
     ``sigma`` standard deviations from their class centre are left out of the
     loss, so mislabelled rows are not learnt. Two classes use one logit and
     :class:`ZErrorBCEWithLogitsLoss`, more classes
-    :class:`ZErrorCrossEntropyLoss`. After training, a pass over the whole
-    training set records which rows are label outliers (``outlier_mask_``).
+    :class:`ZErrorCrossEntropyLoss`. Early stopping on a hold-out guards
+    against memorising the wrong labels. The rows whose labels the training
+    run finds likely wrong (``outlier_mask_``) are then left out of a second
+    training from scratch, whose network is the fitted one.
 
     Parameters
     ----------
@@ -107,20 +132,33 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
     momentum : float, default=0.1
         Weight of the current batch in the running statistics.
     ledger : {"training", "final"}, default="training"
-        What ``outlier_scores_`` and ``outlier_mask_`` are made of:
-        ``"training"``, each row's mean z-score in its training batches over
-        the whole run (rows stand out early in training, before a network
-        can memorise them); ``"final"``, one pass over the whole training
-        set after training (the note's whole-dataset statistics).
+        What ``outlier_scores_`` and ``outlier_mask_`` are made of.
+        ``"training"``: each row's predicted class probabilities averaged over
+        the training run (its mean over its training batches; for a row a run
+        did not train on, that run's final prediction), and over both runs
+        when the network is retrained; :func:`find_label_outliers` then
+        estimates the number of label errors of each pair of given and likely
+        class on these probabilities and flags that many rows (rows stand out
+        early in training, before a network can memorise them).
+        ``"final"``: the Z-Error rule (``sigma``, ``tail``) on one pass over
+        the whole training set after training (the note's whole-dataset
+        statistics).
+    retrain_without_outliers : bool, default=True
+        After training, train a second network from scratch, with the same
+        settings, on the rows that ``outlier_mask_`` does not flag (a class
+        that would keep fewer than two rows keeps all of them); the second
+        network is the fitted one. A network that never sees the wrong labels
+        cannot learn them, which masking within batches only approximates.
+        Nothing flagged, nothing retrained.
     early_stopping : bool, default=True
-        Hold out ``validation_fraction`` of the data, stop when its trimmed
-        log-loss (the worst-fitted 25% of its rows left out, see
-        :func:`trimmed_log_loss`) has not improved for
-        ``n_iter_no_change`` epochs, and keep the weights of the best epoch:
-        a guard against memorising the errors. The trim does not depend on
-        ``sigma``, so the stopping works with any schedule. Without at least
-        10 hold-out rows (and two rows of each class) the fit uses every row
-        and stops after ``max_epochs``.
+        Hold out ``validation_fraction`` of the data, stop when its log-loss
+        (of every hold-out row, unmasked, recorded as ``valid_log_loss``) has
+        not improved for ``n_iter_no_change`` epochs, and keep the weights of
+        the best epoch: a guard against memorising the errors, whose wrong
+        labels in the hold-out make a memorising network's loss rise. The
+        score does not depend on ``sigma``, so the stopping works with any
+        schedule. Without at least 10 hold-out rows (and two rows of each
+        class) the fit uses every row and stops after ``max_epochs``.
     validation_fraction : float, default=0.1
         Share of the training data held out when ``early_stopping=True``.
     n_iter_no_change : int, default=10
@@ -150,26 +188,31 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
     classes_ : ndarray of shape (n_classes,)
         The class labels (any type, strings included).
     net_ : skorch.NeuralNet
-        The trained network; ``net_.history`` holds the loss, ``sigma`` and
-        ``masked_fraction`` of every epoch.
+        The trained network (the retrained one with
+        ``retrain_without_outliers=True``); ``net_.history`` holds the loss,
+        ``sigma``, ``masked_fraction`` and ``valid_log_loss`` of every epoch.
     decision_threshold_ : float or None
         Logit cutoff used by binary ``predict``; None with more classes.
     cutoff_ : Cutoff or None
         With ``threshold="gaussian"`` or ``"skewnorm"``, the fitted cutoff
         and its two per-class distributions (for plotting); else None.
     outlier_mask_ : ndarray of shape (n_samples,), dtype=bool
-        True for the training rows whose score (``outlier_scores_``) lies
-        beyond the final ``sigma`` of their class on the tested ``tail``:
-        likely label errors or ambiguous samples.
+        True for the likely label errors among the training rows: with
+        ``ledger="training"``, the rows :func:`find_label_outliers` flags on
+        the training runs' mean probabilities; with ``"final"``, the rows
+        whose ``outlier_scores_`` lie beyond ``sigma`` on the tested ``tail``.
     outlier_scores_ : ndarray of shape (n_samples,)
-        Z-score of each training row's given-class score within its class
-        (negative: less confident in its label than its class's typical
-        row): with ``ledger="training"`` its mean over the row's training
-        batches, with ``"final"`` (and for rows held out for early stopping)
-        that of a pass over the whole training set after training.
+        Z-score of each training row's given-class log-odds within the rows
+        of its class (negative: less confident in its label than its class's
+        typical row; median/MAD or mean/std as ``center`` and ``scale``):
+        with ``ledger="training"`` of the training runs' mean probabilities,
+        with ``"final"`` of the final network's logits. With ``"training"``
+        the flagged rows are mostly the lowest-scored of their class, but the
+        number of errors estimated for each class pair, not a threshold on
+        the score, decides; scores of different classes do not compare.
     outlier_frequency_ : ndarray of shape (n_samples,)
-        Fraction of training epochs in which the row was masked in its batch
-        (NaN for rows held out for early stopping).
+        Fraction of the first training run's epochs in which the row was
+        masked in its batch (NaN for rows held out for early stopping).
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -236,6 +279,7 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
         window="batch",
         momentum=0.1,
         ledger="training",
+        retrain_without_outliers=True,
         early_stopping=True,
         validation_fraction=0.1,
         n_iter_no_change=10,
@@ -268,6 +312,7 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
         self.window = window
         self.momentum = momentum
         self.ledger = ledger
+        self.retrain_without_outliers = retrain_without_outliers
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
@@ -308,31 +353,87 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
             )
         sigma = self._check_sigma(n_classes)
         y_encoded = encoder.transform(y)
-        criterion = self._make_criterion(self._criterion_options(sigma))
         if n_classes == 2:
             target, n_outputs = y_encoded.astype(np.float32), 1
         else:
             target, n_outputs = y_encoded.astype(np.int64), n_classes
         X32 = as_float32(X)
+        groups = torch.as_tensor(y_encoded, dtype=torch.long)
+        every_row = np.arange(len(X32))
+        criterion = self._criterion(sigma)
         self._train(X32, target, sample_weight, n_outputs, criterion, sigma)
-        outputs = self._record_outliers(
-            X32, target, sigma, torch.as_tensor(y_encoded, dtype=torch.long)
-        )
+        runs = [self._run_probabilities(X32, every_row)]
+        if self.ledger == "training":
+            self._label_ledger(y_encoded, runs[0])
+        else:
+            self._record_outliers(X32, target, sigma, groups)
+        keep = self._rows_to_retrain(y_encoded)
+        if keep is not None:
+            # The first run saw every row: its masking frequency is kept.
+            frequency = self.outlier_frequency_
+            self._train(
+                X32[keep],
+                target[keep],
+                sample_weight[keep],
+                n_outputs,
+                self._criterion(sigma),
+                sigma,
+            )
+            self.outlier_frequency_ = frequency
+            runs.append(self._run_probabilities(X32, np.flatnonzero(keep)))
+            if self.ledger == "training":
+                self._label_ledger(y_encoded, np.mean(runs, axis=0))
+            else:
+                self._record_outliers(X32, target, sigma, groups)
+        outputs = self._network_outputs(X32)
         self.cutoff_ = None
         self.decision_threshold_ = None
         if n_classes == 2:
             self.decision_threshold_ = self._binary_threshold(outputs, y_encoded, sigma)
         return self
 
+    def _run_probabilities(self, X, trained_rows):
+        """Each row's class probabilities over the training run just ended.
+
+        A row trained on gets its mean over its training batches (the
+        ledger's ``prediction_sum_``); a row the run did not train on (the
+        early-stopping hold-out, the rows left out of a retrain) gets the
+        trained network's prediction, out of sample.
+        """
+        proba = class_probabilities(self._network_outputs(X).double()).numpy()
+        ledger = dict(self.net_.callbacks_)["ledger"]
+        if ledger.prediction_sum_ is not None:
+            seen = ledger.seen_.cpu().numpy().astype(np.float64)
+            trained = seen > 0
+            mean = ledger.prediction_sum_.cpu().numpy()[trained] / seen[trained, None]
+            proba[trained_rows[trained]] = mean
+        return proba
+
+    def _label_ledger(self, y_encoded, proba):
+        """``outlier_mask_`` and ``outlier_scores_`` from the runs' probabilities."""
+        self.outlier_mask_ = find_label_outliers(y_encoded, proba).mask
+        zscored = find_label_outliers(
+            y_encoded, proba, score="zscore", center=self.center, scale=self.scale
+        )
+        # find_label_outliers scores upward (higher: more likely wrong).
+        self.outlier_scores_ = -zscored.scores
+
+    _stopping_key = "valid_log_loss"
+    _ledger_predictions = staticmethod(class_probabilities)
+
     @staticmethod
-    def _trimmed_loss(y, outputs):
-        """The hold-out's early-stopping score: a trimmed log-loss."""
-        labels = np.asarray(y).astype(np.int64).ravel()
-        if outputs.shape[1] == 1:
-            proba = expit(outputs[:, 0])
-            return trimmed_log_loss(labels, proba, labels=[0, 1])
-        proba = softmax(outputs, axis=1)
-        return trimmed_log_loss(labels, proba, labels=np.arange(outputs.shape[1]))
+    def _stopping_loss(y, outputs):
+        """The hold-out's early-stopping score: its (untrimmed) log-loss.
+
+        Memorised wrong labels make confident wrong predictions on the
+        hold-out's wrong labels, which this loss punishes most; a trimmed loss
+        would ignore them and stop later.
+        """
+        return logit_log_loss(y, outputs)
+
+    def _criterion(self, sigma):
+        """A fresh training loss (running statistics start anew)."""
+        return self._make_criterion(self._criterion_options(sigma))
 
     def _make_criterion(self, options):
         if len(self.classes_) == 2:

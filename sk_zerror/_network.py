@@ -91,6 +91,10 @@ class OutlierLedger(Callback):
     n_rows : int
         Number of training rows; batches carry their row indices under the
         ``"row"`` key of the batch dict.
+    predictions : callable, default=None
+        Maps a training batch's network outputs to per-row values of shape
+        (batch_size, k) (the classifier's class probabilities), summed per
+        row in ``prediction_sum_``; ``None`` keeps no such sum.
 
     Attributes
     ----------
@@ -101,15 +105,21 @@ class OutlierLedger(Callback):
     score_sum_ : Tensor of shape (n_rows, n_outputs), float64
         Sum of the row's z-scores in its training batches: divided by
         ``seen_``, its mean z-score over the training run.
+    prediction_sum_ : Tensor of shape (n_rows, k), float64, or None
+        Sum of ``predictions`` of the row's outputs in its training batches:
+        divided by ``seen_``, its mean prediction over the training run
+        (None without ``predictions``).
     """
 
-    def __init__(self, n_rows):
+    def __init__(self, n_rows, predictions=None):
         self.n_rows = n_rows
+        self.predictions = predictions
 
     def initialize(self):
         self.seen_ = None
         self.masked_ = None
         self.score_sum_ = None
+        self.prediction_sum_ = None
         return self
 
     def on_epoch_begin(self, net, **kwargs):
@@ -119,7 +129,9 @@ class OutlierLedger(Callback):
         self.epoch_masked_ = None
         self.epoch_seen_ = 0
 
-    def on_batch_end(self, net, batch=None, training=False, zerror=None, **kwargs):
+    def on_batch_end(
+        self, net, batch=None, training=False, zerror=None, y_pred=None, **kwargs
+    ):
         if not training or zerror is None or zerror.mask.numel() == 0:
             return
         mask = zerror.mask.reshape(zerror.mask.shape[0], -1)
@@ -137,6 +149,13 @@ class OutlierLedger(Callback):
             if self.score_sum_ is None:
                 self.score_sum_ = scores.new_zeros((self.n_rows, mask.shape[1]))
             self.score_sum_.index_add_(0, rows, scores)
+            if self.predictions is not None and y_pred is not None:
+                values = self.predictions(y_pred.detach()).double()
+                if self.prediction_sum_ is None:
+                    self.prediction_sum_ = values.new_zeros(
+                        (self.n_rows, values.shape[1])
+                    )
+                self.prediction_sum_.index_add_(0, rows, values)
 
     def on_epoch_end(self, net, **kwargs):
         if self.epoch_masked_ is not None and self.epoch_seen_:

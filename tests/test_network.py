@@ -25,7 +25,7 @@ def test_make_mlp_layers():
     assert [type(x).__name__ for x in make_mlp(5, 1, [], "relu", 0.0)] == ["Linear"]
 
 
-def make_net(n_rows=8, max_epochs=1, **kwargs):
+def make_net(n_rows=8, max_epochs=1, predictions=None, **kwargs):
     net = ZErrorNet(
         torch.nn.Linear(2, 1),
         criterion=ZErrorMSELoss(sigma=1.0),
@@ -33,7 +33,7 @@ def make_net(n_rows=8, max_epochs=1, **kwargs):
         batch_size=8,
         train_split=None,
         verbose=0,
-        callbacks=[("ledger", OutlierLedger(n_rows))],
+        callbacks=[("ledger", OutlierLedger(n_rows, predictions=predictions))],
         dataset=BatchDataset,
         iterator_train__collate_fn=collate_batch,
         **kwargs,
@@ -121,3 +121,22 @@ def test_batch_dataset_gives_the_batches_of_row_wise_collation(y):
             if y is None:
                 continue
             assert ya.dtype == yb.dtype and torch.equal(ya, yb)
+
+
+def doubled(outputs):
+    return torch.cat([outputs, 2 * outputs], dim=1)
+
+
+def test_the_ledger_sums_each_rows_training_predictions():
+    # At lr 0 every training batch predicts the initial bias for every row.
+    net = make_net(max_epochs=3, predictions=doubled, lr=0.0)
+    X, y = ledger_data()
+    net.fit(X, y)
+    ledger = dict(net.callbacks_)["ledger"]
+    bias = net.module_.bias.item()
+    assert ledger.prediction_sum_.dtype == torch.float64
+    assert_allclose(ledger.prediction_sum_.numpy(), [[3 * bias, 6 * bias]] * 8)
+    # Without ``predictions`` no sum is kept.
+    plain = make_net(max_epochs=1)
+    plain.fit(X, y)
+    assert dict(plain.callbacks_)["ledger"].prediction_sum_ is None

@@ -232,3 +232,30 @@ def test_tied_targets_fall_back_from_a_zero_mad():
     assert_allclose(reg.target_center_, [0.0])
     # The core's policy: the standard deviation about the median instead.
     assert_allclose(reg.target_scale_, [np.sqrt(np.sum(y**2) / 59)])
+
+
+def test_retrain_without_outliers_trains_on_the_rows_kept(corrupted):
+    X, y, y_clean = corrupted
+    once = ZErrorRegressor(**FAST).fit(X, y)
+    twice = ZErrorRegressor(retrain_without_outliers=True, **FAST).fit(X, y)
+    # The outlier attributes are the first run's, which saw every row.
+    assert_array_equal(twice.outlier_mask_, once.outlier_mask_)
+    assert_array_equal(twice.outlier_scores_, once.outlier_scores_)
+    assert_array_equal(twice.outlier_frequency_, once.outlier_frequency_)
+    # The fitted network trained on the unflagged rows only.
+    ledger = dict(twice.net_.callbacks_)["ledger"]
+    assert ledger.n_rows == (~once.outlier_mask_).sum()
+    assert ledger.seen_.min() > 0
+    # and fits them well.
+    kept = ~once.outlier_mask_
+    assert rmse(twice.predict(X[kept]), y_clean[kept]) < 0.5
+
+
+def test_retrain_without_outliers_with_nothing_flagged_is_one_fit():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(200, 2))
+    y = X @ [1.0, 1.0] + 0.1 * rng.normal(size=200)
+    reg = ZErrorRegressor(sigma=1e6, retrain_without_outliers=True, **FAST)
+    reg.fit(X, y)
+    assert not reg.outlier_mask_.any()
+    assert dict(reg.net_.callbacks_)["ledger"].n_rows == 200
