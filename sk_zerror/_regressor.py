@@ -159,8 +159,8 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
     ----------
     net_ : skorch.NeuralNet
         The trained network (the retrained one with
-        ``retrain_without_outliers=True``); ``net_.history`` holds the loss, ``sigma`` and
-        ``masked_fraction`` of every epoch.
+        ``retrain_without_outliers=True``); ``net_.history`` holds the loss,
+        ``sigma`` and ``masked_fraction`` of every epoch.
     outlier_mask_ : ndarray of shape (n_samples,), dtype=bool
         True for the training rows whose score (``outlier_scores_``) lies
         beyond the final ``sigma`` on the tested ``tail``: likely gross
