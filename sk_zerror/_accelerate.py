@@ -61,6 +61,10 @@ def _device_name(device):
     return "cpu" if device.type == "cpu" else str(device)
 
 
+def _no_print(*args, **kwargs):
+    """The epoch-table sink at ``verbose=0``."""
+
+
 class _FirstOccurrences:
     """Keep, across the processes, each training row once per pass.
 
@@ -346,15 +350,16 @@ def accelerated_net_options(accelerator, verbose):
     accelerator : accelerate.Accelerator
     verbose : int
         The estimator's verbosity: the epoch table is printed by the main
-        process only (at 0 the estimator removes it).
+        process only, and not at all at 0.
 
     Returns
     -------
     net_class : type
     options : dict
-        ``accelerator``, ``device`` and, when ``verbose``, the print sink.
+        ``accelerator``, ``device`` and the print sink.
     """
-    options = dict(accelerator=accelerator, device=_device_name(accelerator.device))
-    if verbose:
-        options["callbacks__print_log__sink"] = accelerator.print
-    return AcceleratedZErrorNet, options
+    return AcceleratedZErrorNet, dict(
+        accelerator=accelerator,
+        device=_device_name(accelerator.device),
+        callbacks__print_log__sink=accelerator.print if verbose else _no_print,
+    )

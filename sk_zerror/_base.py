@@ -293,8 +293,9 @@ class ZErrorBase(BaseEstimator):
                 self.accelerator, self.verbose
             )
             device = net_options.pop("device")
-        if not self.verbose:
-            # skorch builds its epoch table even when nothing prints it.
+        if not self.verbose and self.accelerator is None:
+            # skorch builds its epoch table even when nothing prints it (its
+            # accelerated net needs the table, whose sink prints nothing).
             net_options["callbacks__print_log"] = None
         optimizer = OPTIMIZERS.get(self.optimizer, self.optimizer)
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
