@@ -218,7 +218,7 @@ class ZErrorBase(BaseEstimator):
             return size >= len(counts) and counts.min() >= 2
         return True
 
-    def _callbacks(self, sigma, seed, is_classifier, n_samples, y):
+    def _callbacks(self, sigma, sigma_start, seed, is_classifier, n_samples, y):
         anneal_epochs = (
             self.max_epochs // 2 if self.anneal_epochs is None else self.anneal_epochs
         )
@@ -227,7 +227,7 @@ class ZErrorBase(BaseEstimator):
                 "sigma_scheduler",
                 SigmaScheduler(
                     target=sigma,
-                    start=self.sigma_start,
+                    start=sigma_start,
                     schedule=self.anneal,
                     anneal_epochs=anneal_epochs,
                     warmup_epochs=self.warmup_epochs,
@@ -281,8 +281,12 @@ class ZErrorBase(BaseEstimator):
             check_input=False,
         )
 
-    def _train(self, X, y, sample_weight, n_outputs, criterion, sigma):
-        """Train ``net_`` and read the ledger; X is float32, y tensor-ready."""
+    def _train(self, X, y, sample_weight, n_outputs, criterion, sigma, masking=True):
+        """Train ``net_`` and read the ledger; X is float32, y tensor-ready.
+
+        ``masking=False`` trains on every row (sigma infinite throughout,
+        whatever ``sigma``: the criterion must hold an infinite sigma too).
+        """
         net_class, net_options = ZErrorNet, {}
         if self.accelerator is None:
             device = resolve_device(self.device)
@@ -304,8 +308,11 @@ class ZErrorBase(BaseEstimator):
         weights = self._relative_weights(sample_weight)
         if weights is not None:
             batch[WEIGHT] = weights
+        sigma_start = self.sigma_start if masking else None
+        if not masking:
+            sigma = np.inf
         callbacks, train_split = self._callbacks(
-            sigma, seed, is_classifier(self), n_samples, y
+            sigma, sigma_start, seed, is_classifier(self), n_samples, y
         )
         ledger = OutlierLedger(n_samples, predictions=self._ledger_predictions)
         callbacks.insert(0, ("ledger", ledger))

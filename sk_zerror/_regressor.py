@@ -114,14 +114,15 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
         can memorise them); ``"final"``, one pass over the whole training
         set after training (the note's whole-dataset statistics).
     retrain_without_outliers : bool, default=False
-        After training, train a second network from scratch, with the same
-        settings, on the rows that ``outlier_mask_`` does not flag; the
-        second network is the fitted one, and the outlier attributes stay
-        those of the first run, which saw every row. It never sees the gross
-        errors, so nothing learnt from them before they were masked remains:
-        on the defaults study (docs/benchmarks.md, "Robust defaults") it took
-        25% gross errors from 1.04-1.06x to 1.00x the clean-rows oracle's
-        RMSE, at about twice the fit time, hence off by default.
+        After training, train a second network from scratch on the rows
+        that ``outlier_mask_`` does not flag, with the same settings but no
+        masking (the first run's ledger finds gross errors whole, and
+        masking the rest would only refuse hard but valid rows); the second
+        network is the fitted one, and the outlier attributes stay those of
+        the first run, which saw every row. Nothing learnt from the errors
+        before they were masked remains. It costs about 2.5 times the fit
+        time, hence off by default; docs/benchmarks.md, "Robust defaults",
+        has what it buys.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the data, stop when its trimmed
         squared error (the worst-fitted 25% of its rows left out, see
@@ -335,8 +336,10 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
         keep = self._rows_to_retrain()
         if keep is not None:
             # The outlier attributes stay those of the run that saw every row.
+            # Its gross errors are found whole, so the rows kept are trained
+            # on without masking, which would only refuse hard valid ones.
             frequency = self.outlier_frequency_
-            criterion = self._make_criterion(self._criterion_options(sigma))
+            criterion = self._make_criterion(self._criterion_options(np.inf))
             self._train(
                 X32[keep],
                 y32[keep],
@@ -344,6 +347,7 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
                 self.n_outputs_,
                 criterion,
                 sigma,
+                masking=False,
             )
             self.outlier_frequency_ = frequency
         return self

@@ -257,9 +257,9 @@ def run_probabilities(clf, X):
     """Mean training-batch probabilities; the network's for rows not trained on."""
     ledger = dict(clf.net_.callbacks_)["ledger"]
     proba = clf.predict_proba(X)
-    seen = ledger.seen_.numpy() > 0
-    mean = ledger.prediction_sum_.numpy() / ledger.seen_.numpy()[:, None]
-    proba[seen] = mean[seen]
+    seen = ledger.seen_.numpy()
+    trained = seen > 0
+    proba[trained] = ledger.prediction_sum_.numpy()[trained] / seen[trained, None]
     return proba
 
 

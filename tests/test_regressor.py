@@ -246,6 +246,10 @@ def test_retrain_without_outliers_trains_on_the_rows_kept(corrupted):
     ledger = dict(twice.net_.callbacks_)["ledger"]
     assert ledger.n_rows == (~once.outlier_mask_).sum()
     assert ledger.seen_.min() > 0
+    # ... without masking: what is left is trained on whole.
+    history = twice.net_.history
+    assert set(history[:, "sigma"]) == {np.inf}
+    assert set(history[:, "masked_fraction"]) == {0.0}
     # and fits them well.
     kept = ~once.outlier_mask_
     assert rmse(twice.predict(X[kept]), y_clean[kept]) < 0.5
