@@ -120,7 +120,7 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
         masking the rest would only refuse hard but valid rows); the second
         network is the fitted one, and the outlier attributes stay those of
         the first run, which saw every row. Nothing learnt from the errors
-        before they were masked remains. It costs about 2.5 times the fit
+        before they were masked remains. It costs two to three times the fit
         time, hence off by default; docs/benchmarks.md, "Robust defaults",
         has what it buys.
     early_stopping : bool, default=False
