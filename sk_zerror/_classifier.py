@@ -138,8 +138,10 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
         did not train on, that run's final prediction), and over both runs
         when the network is retrained; :func:`find_label_outliers` then
         estimates the number of label errors of each pair of given and likely
-        class on these probabilities and flags that many rows (rows stand out
-        early in training, before a network can memorise them).
+        class on these probabilities (``count="stratified"``: more errors
+        among the ambiguous rows than among the clear ones) and flags that
+        many rows (rows stand out early in training, before a network can
+        memorise them).
         ``"final"``: the Z-Error rule (``sigma``, ``tail``) on one pass over
         the whole training set after training (the note's whole-dataset
         statistics).
@@ -410,8 +412,14 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
         return proba
 
     def _label_ledger(self, y_encoded, proba):
-        """``outlier_mask_`` and ``outlier_scores_`` from the runs' probabilities."""
-        self.outlier_mask_ = find_label_outliers(y_encoded, proba).mask
+        """``outlier_mask_`` and ``outlier_scores_`` from the runs' probabilities.
+
+        The errors are counted stratified by the model's confidence: label
+        errors are more frequent among ambiguous rows than among clear ones.
+        """
+        self.outlier_mask_ = find_label_outliers(
+            y_encoded, proba, count="stratified"
+        ).mask
         zscored = find_label_outliers(
             y_encoded, proba, score="zscore", center=self.center, scale=self.scale
         )

@@ -62,12 +62,13 @@ def test_multiclass_flags_flipped_labels(noisy_iris):
     clf = ZErrorClassifier(max_epochs=60, random_state=0).fit(X, y_noisy)
     assert clf.decision_function(X).shape == (150, 3)
     assert clf.decision_threshold_ is None
-    # All 12 flips stand out, and 5 of the 138 clean rows (iris's
-    # versicolor/virginica overlap is ambiguous even when clean).
+    # All 12 flips stand out, and 8 of the 138 clean rows (iris's
+    # versicolor/virginica overlap is ambiguous even when clean, and the
+    # stratified count expects errors among ambiguous rows).
     clean = np.setdiff1d(np.arange(150), flipped)
     assert clf.outlier_mask_[flipped].mean() >= 0.9
-    assert clf.outlier_mask_[clean].mean() <= 0.05
-    assert (clf.predict(X) == y).mean() > 0.93
+    assert clf.outlier_mask_[clean].mean() <= 0.06
+    assert (clf.predict(X) == y).mean() > 0.9
 
 
 def test_string_labels_and_probabilities(noisy_iris):
@@ -268,7 +269,8 @@ def test_training_ledger_counts_label_errors_on_the_run_probabilities(noisy_iris
     clf = ZErrorClassifier(retrain_without_outliers=False, **FAST).fit(X, y_noisy)
     proba = run_probabilities(clf, X)
     assert_allclose(proba.sum(axis=1), 1.0)
-    assert_array_equal(clf.outlier_mask_, find_label_outliers(y_noisy, proba).mask)
+    expected = find_label_outliers(y_noisy, proba, count="stratified").mask
+    assert_array_equal(clf.outlier_mask_, expected)
     zscored = find_label_outliers(y_noisy, proba, score="zscore")
     assert_allclose(clf.outlier_scores_, -zscored.scores)
     # Within a class, a flagged row is less confident in its label than the
