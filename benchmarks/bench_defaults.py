@@ -52,7 +52,7 @@ The tuning run (15 CPU minutes at 100 epochs with three candidates, 10 at
 The held-out report of the chosen candidate against the old defaults::
 
     python benchmarks/bench_defaults.py --seeds 3 4 5 \\
-        --candidates "v0.1 defaults" "new defaults" --out defaults_report
+        --candidates "v0.1 defaults" defaults --out defaults_report
 
 A smoke run in seconds::
 
