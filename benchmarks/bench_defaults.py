@@ -110,6 +110,7 @@ CANDIDATES = {
         scale="std",
         early_stopping=False,
         ledger="final",
+        retrain_without_outliers=False,
     ),
     # The estimators' defaults as they are now.
     "defaults": {},
@@ -133,6 +134,7 @@ CANDIDATES = {
         scale="std",
         early_stopping=False,
         ledger="final",
+        retrain_without_outliers=False,
         classification=dict(tail="both"),
         regression=dict(zscore_of="target"),
     ),

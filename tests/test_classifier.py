@@ -198,6 +198,7 @@ NOTE_CLASSIFIER = dict(
     tail="both",
     early_stopping=False,
     ledger="final",
+    retrain_without_outliers=False,
 )
 
 
@@ -212,6 +213,8 @@ def test_the_note_setting_is_one_parameter_set_away(noisy_binary):
         "std",
         "both",
     )
+    # One training run on every row, as in the note.
+    assert dict(clf.net_.callbacks_)["ledger"].n_rows == len(X)
     # The whole-set pass at sigma 2 is the note's two-sided per-class rule.
     logits = clf.decision_function(X)
     given = np.where(y_noisy == 1, logits, -logits)
