@@ -200,7 +200,10 @@ def time_fit(fit):
 def fit_for_overhead(net, task, X, y, y_plain, n_outputs, epochs, seed):
     if net == "zerror":
         estimator = {"regressor": ZErrorRegressor, "classifier": ZErrorClassifier}
-        return estimator[task](**zerror_params(epochs, seed)).fit(X, y).net_
+        # The same work as the plain net: every epoch, one run.
+        one_run = dict(early_stopping=False, retrain_without_outliers=False)
+        params = {**zerror_params(epochs, seed), **one_run}
+        return estimator[task](**params).fit(X, y).net_
     batched = net == "skorch_batched"
     plain = plain_net(task, X.shape[1], n_outputs, epochs, seed, batched)
     return plain.fit(X, y_plain)
