@@ -281,11 +281,11 @@ class ZErrorBase(BaseEstimator):
             check_input=False,
         )
 
-    def _train(self, X, y, sample_weight, n_outputs, criterion, sigma, masking=True):
+    def _train(self, X, y, sample_weight, n_outputs, sigma, masking=True):
         """Train ``net_`` and read the ledger; X is float32, y tensor-ready.
 
-        ``masking=False`` trains on every row (sigma infinite throughout,
-        whatever ``sigma``: the criterion must hold an infinite sigma too).
+        Each call trains a fresh criterion (running statistics start anew).
+        ``masking=False`` trains on every row: sigma infinite throughout.
         """
         net_class, net_options = ZErrorNet, {}
         if self.accelerator is None:
@@ -308,9 +308,10 @@ class ZErrorBase(BaseEstimator):
         weights = self._relative_weights(sample_weight)
         if weights is not None:
             batch[WEIGHT] = weights
-        sigma_start = self.sigma_start if masking else None
+        sigma_start = self.sigma_start
         if not masking:
-            sigma = np.inf
+            sigma, sigma_start = np.inf, None
+        criterion = self._make_criterion(self._criterion_options(sigma))
         callbacks, train_split = self._callbacks(
             sigma, sigma_start, seed, is_classifier(self), n_samples, y
         )
@@ -365,12 +366,13 @@ class ZErrorBase(BaseEstimator):
                     keep[rows] = True
         return None if keep.all() else keep
 
-    def _record_outliers(self, X, target, sigma, groups=None):
-        """The outlier ledger: ``outlier_mask_`` and ``outlier_scores_``.
+    def _record_outliers(self, X, target, sigma):
+        """The z-score ledger: ``outlier_mask_`` and ``outlier_scores_``.
 
         A pass over the whole training set scores every row as one batch (the
         note's whole-dataset statistics) with the training rule. With
-        ``ledger="training"`` the scores of the rows trained on are instead
+        ``ledger="training"`` (the regressor's; the classifier's training
+        ledger is its own) the scores of the rows trained on are instead
         their mean z-score in their training batches over the whole run, and
         the same sigma and tail test them; the rows held out for early
         stopping keep the whole-set score. Returns the network's outputs on
@@ -393,7 +395,7 @@ class ZErrorBase(BaseEstimator):
             trained = ledger.score_sum_.to(scores.device) / seen.clamp(min=1)
             scores = torch.where(seen > 0, trained, scores)
             limit = whole_set.sigma
-            inliers = inlier_mask(scores, groups, limit, self.tail)
+            inliers = inlier_mask(scores, None, limit, self.tail)
         scores = scores.cpu().numpy()
         self.outlier_mask_ = ~inliers.all(dim=1).cpu().numpy()
         self.outlier_scores_ = scores[:, 0] if scores.shape[1] == 1 else scores

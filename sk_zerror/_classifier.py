@@ -4,7 +4,7 @@ from numbers import Real
 
 import numpy as np
 import torch
-from scipy.special import expit, softmax
+from scipy.special import expit
 from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import StrOptions
@@ -360,49 +360,46 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
         else:
             target, n_outputs = y_encoded.astype(np.int64), n_classes
         X32 = as_float32(X)
-        groups = torch.as_tensor(y_encoded, dtype=torch.long)
-        every_row = np.arange(len(X32))
-        criterion = self._criterion(sigma)
-        self._train(X32, target, sample_weight, n_outputs, criterion, sigma)
-        runs = [self._run_probabilities(X32, every_row)]
-        if self.ledger == "training":
-            self._label_ledger(y_encoded, runs[0])
-        else:
-            self._record_outliers(X32, target, sigma, groups)
+        self._train(X32, target, sample_weight, n_outputs, sigma)
+        runs = []
+        outputs = self._record_run(X32, target, sigma, y_encoded, None, runs)
         keep = self._rows_to_retrain(y_encoded)
         if keep is not None:
             # The first run saw every row: its masking frequency is kept.
             frequency = self.outlier_frequency_
-            self._train(
-                X32[keep],
-                target[keep],
-                sample_weight[keep],
-                n_outputs,
-                self._criterion(sigma),
-                sigma,
-            )
+            self._train(X32[keep], target[keep], sample_weight[keep], n_outputs, sigma)
             self.outlier_frequency_ = frequency
-            runs.append(self._run_probabilities(X32, np.flatnonzero(keep)))
-            if self.ledger == "training":
-                self._label_ledger(y_encoded, np.mean(runs, axis=0))
-            else:
-                self._record_outliers(X32, target, sigma, groups)
-        outputs = self._network_outputs(X32)
+            outputs = self._record_run(X32, target, sigma, y_encoded, keep, runs)
         self.cutoff_ = None
         self.decision_threshold_ = None
         if n_classes == 2:
             self.decision_threshold_ = self._binary_threshold(outputs, y_encoded, sigma)
         return self
 
-    def _run_probabilities(self, X, trained_rows):
+    def _record_run(self, X, target, sigma, y_encoded, kept, runs):
+        """The ledger after a training run on ``X[kept]`` (None: every row).
+
+        ``ledger="final"`` is the whole-set pass of the network just
+        trained; ``"training"`` appends the run's probabilities to ``runs``
+        and flags on their mean. Returns the network's outputs on ``X``.
+        """
+        if self.ledger == "final":
+            return self._record_outliers(X, target, sigma)
+        outputs = self._network_outputs(X)
+        trained_rows = np.arange(len(X)) if kept is None else np.flatnonzero(kept)
+        runs.append(self._run_probabilities(outputs, trained_rows))
+        self._label_ledger(y_encoded, np.mean(runs, axis=0))
+        return outputs
+
+    def _run_probabilities(self, outputs, trained_rows):
         """Each row's class probabilities over the training run just ended.
 
         A row trained on gets its mean over its training batches (the
         ledger's ``prediction_sum_``); a row the run did not train on (the
         early-stopping hold-out, the rows left out of a retrain) gets the
-        trained network's prediction, out of sample.
+        trained network's prediction (``outputs``), out of sample.
         """
-        proba = class_probabilities(self._network_outputs(X).double()).numpy()
+        proba = class_probabilities(outputs.double()).numpy()
         ledger = dict(self.net_.callbacks_)["ledger"]
         if ledger.prediction_sum_ is not None:
             seen = ledger.seen_.cpu().numpy().astype(np.float64)
@@ -438,10 +435,6 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
         would ignore them and stop later.
         """
         return logit_log_loss(y, outputs)
-
-    def _criterion(self, sigma):
-        """A fresh training loss (running statistics start anew)."""
-        return self._make_criterion(self._criterion_options(sigma))
 
     def _make_criterion(self, options):
         if len(self.classes_) == 2:
@@ -491,11 +484,7 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
         proba : ndarray of shape (n_samples, n_classes)
             Probabilities, columns in the order of ``classes_``.
         """
-        logits = self.decision_function(X)
-        if logits.ndim == 1:
-            positive = expit(logits)
-            return np.column_stack([1.0 - positive, positive])
-        return softmax(logits, axis=1)
+        return class_probabilities(torch.as_tensor(self._forward(X))).numpy()
 
     def predict(self, X):
         """Predict class labels.

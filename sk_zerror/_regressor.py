@@ -328,10 +328,9 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
             y2d, self.center, self.scale
         )
         y_scaled = (y2d - self.target_center_) / self.target_scale_
-        criterion = self._make_criterion(self._criterion_options(sigma))
         X32 = as_float32(X)
         y32 = as_float32(y_scaled)
-        self._train(X32, y32, sample_weight, self.n_outputs_, criterion, sigma)
+        self._train(X32, y32, sample_weight, self.n_outputs_, sigma)
         self._record_outliers(X32, y32, sigma)
         keep = self._rows_to_retrain()
         if keep is not None:
@@ -339,13 +338,11 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
             # Its gross errors are found whole, so the rows kept are trained
             # on without masking, which would only refuse hard valid ones.
             frequency = self.outlier_frequency_
-            criterion = self._make_criterion(self._criterion_options(np.inf))
             self._train(
                 X32[keep],
                 y32[keep],
                 sample_weight[keep],
                 self.n_outputs_,
-                criterion,
                 sigma,
                 masking=False,
             )
