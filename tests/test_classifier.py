@@ -309,6 +309,15 @@ def test_retrain_keeps_classes_that_would_vanish():
     assert clf._rows_to_retrain(y) is None
 
 
+def test_retrain_without_outliers_must_be_a_boolean(noisy_iris):
+    X, y_noisy, _, _ = noisy_iris
+    with pytest.raises(
+        ValueError,
+        match="'retrain_without_outliers' parameter of ZErrorClassifier must be",
+    ):
+        ZErrorClassifier(retrain_without_outliers="yes", max_epochs=1).fit(X, y_noisy)
+
+
 def test_logit_log_loss_is_sklearns_log_loss():
     rng = np.random.default_rng(0)
     logits = rng.normal(0, 3, size=(50, 4))

@@ -193,6 +193,10 @@ def test_sparse_input_is_refused_clearly(corrupted):
         (dict(zscore_of="error"), "'zscore_of' parameter"),
         (dict(hidden_layer_sizes=(10, 0)), "hidden_layer_sizes must be a sequence"),
         (dict(lr=-1.0), "'lr' parameter"),
+        (
+            dict(retrain_without_outliers="yes"),
+            "'retrain_without_outliers' parameter of ZErrorRegressor must be",
+        ),
     ],
 )
 def test_bad_parameters_raise_at_fit(corrupted, params, match):
