@@ -271,17 +271,6 @@ class AcceleratedZErrorNet(AccelerateMixin, ZErrorNet):
         # The whole set in every process (get_iterator): nothing to gather.
         return ZErrorNet.evaluation_step(self, batch, training=training)
 
-    def validation_step(self, batch, **fit_params):
-        # Each process holds the whole validation batch: its statistics are
-        # its own, with nothing to exchange.
-        criterion = self.criterion_
-        sync = criterion.sync_statistics
-        criterion.sync_statistics = False
-        try:
-            return super().validation_step(batch, **fit_params)
-        finally:
-            criterion.sync_statistics = sync
-
     def train_step_single(self, batch, **fit_params):
         self._set_training(True)
         Xi, yi = unpack_data(batch)

@@ -452,6 +452,25 @@ class ZErrorMSELoss(_ZErrorMixin, nn.MSELoss):
         shape = input.shape if input.ndim >= target.ndim else target.shape
         return self._output(elementwise, result, sync, weights, shape)
 
+    def unmasked_loss(self, input, target):
+        """Mean squared error of every element: nothing masked, no statistics.
+
+        What the estimators' nets record as a hold-out's ``valid_loss``.
+
+        Parameters
+        ----------
+        input : Tensor of shape (n,) or (n, n_outputs)
+            Predictions.
+        target : Tensor of the same number of elements
+            Observed targets.
+
+        Returns
+        -------
+        loss : Tensor of shape ()
+        """
+        pred = input.reshape(input.shape[0], -1)
+        return F.mse_loss(pred, target.reshape(pred.shape).to(pred.dtype))
+
 
 class ZErrorBCEWithLogitsLoss(_ZErrorMixin, nn.BCEWithLogitsLoss):
     """Binary cross-entropy over the samples that are inliers of their class.
@@ -603,6 +622,30 @@ class ZErrorBCEWithLogitsLoss(_ZErrorMixin, nn.BCEWithLogitsLoss):
             elementwise = torch.where(mask, bce, 0.0)
         return self._output(elementwise, result, sync, weights, input.shape)
 
+    def unmasked_loss(self, input, target):
+        """Binary cross-entropy of every row: nothing masked, no statistics.
+
+        What the estimators' nets record as a hold-out's ``valid_loss``.
+
+        Parameters
+        ----------
+        input : Tensor of shape (n,) or (n, 1)
+            Logits.
+        target : Tensor of the same shape
+            Labels 0 and 1.
+
+        Returns
+        -------
+        loss : Tensor of shape ()
+        """
+        logits = input.reshape(-1)
+        return F.binary_cross_entropy_with_logits(
+            logits,
+            target.reshape(-1).to(logits.dtype),
+            weight=self.weight,
+            pos_weight=self.pos_weight,
+        )
+
 
 class ZErrorCrossEntropyLoss(_ZErrorMixin, nn.CrossEntropyLoss):
     """Cross-entropy over the samples that are inliers of their given class.
@@ -753,3 +796,26 @@ class ZErrorCrossEntropyLoss(_ZErrorMixin, nn.CrossEntropyLoss):
         )
         class_weight = None if self.weight is None else self.weight[groups]
         return self._output(elementwise, result, sync, weights, (n,), class_weight)
+
+    def unmasked_loss(self, input, target):
+        """Cross-entropy of every row: nothing masked, no statistics.
+
+        What the estimators' nets record as a hold-out's ``valid_loss``.
+
+        Parameters
+        ----------
+        input : Tensor of shape (n, n_classes)
+            Logits.
+        target : Tensor of shape (n,)
+            Integer class indices.
+
+        Returns
+        -------
+        loss : Tensor of shape ()
+        """
+        return F.cross_entropy(
+            input,
+            target.long(),
+            weight=self.weight,
+            label_smoothing=self.label_smoothing,
+        )

@@ -172,6 +172,9 @@ class ZErrorNet(NeuralNet):
     the z-scores of each batch, its :meth:`reduce` the loss (the
     sample-weighted mean over the inliers); each step hands the evaluation to
     the callbacks as ``zerror`` (:class:`OutlierLedger` counts from it).
+    A validation batch is scored with the criterion's ``unmasked_loss``
+    (recorded as ``valid_loss``): every row counts, and no statistics are
+    computed.
     """
 
     def infer(self, x, **fit_params):
@@ -201,10 +204,13 @@ class ZErrorNet(NeuralNet):
         return {"loss": loss, "y_pred": y_pred, "zerror": output}
 
     def validation_step(self, batch, **fit_params):
+        # The hold-out's loss of every row, without the batch statistics: its
+        # rows are scored, never masked (the estimators stop on a score of
+        # their own), and the statistics would cost more than the network.
         self._set_training(False)
         Xi, yi = unpack_data(batch)
         with torch.no_grad():
             y_pred = self.infer(Xi, **fit_params)
-            output = self.evaluate_loss(y_pred, yi, X=Xi)
-            loss = self.criterion_.reduce(output)
-        return {"loss": loss, "y_pred": y_pred, "zerror": output}
+            target = to_tensor(yi, device=self.device)
+            loss = self.criterion_.unmasked_loss(y_pred, target)
+        return {"loss": loss, "y_pred": y_pred}

@@ -620,3 +620,29 @@ def test_non_finite_rows_are_outliers_that_change_nothing_else(case, data):
     if loss.reduction != "none":
         total = loss.reduce(output).detach()
         assert_allclose(total.double().item(), reduced.double().item(), **tol)
+
+
+def test_unmasked_loss_is_the_plain_torch_loss_of_every_row():
+    rng = np.random.default_rng(3)
+    logits = torch.as_tensor(rng.normal(size=(50, 4)) * 3)
+    labels = torch.as_tensor(rng.integers(0, 4, 50))
+    # An outlier by any sigma still counts: nothing is masked.
+    logits[0] = torch.tensor([40.0, -40.0, 0.0, 0.0])
+    labels[0] = 1
+    ce = ZErrorCrossEntropyLoss(sigma=1.0, label_smoothing=0.1)
+    assert ce(logits, labels) < ce.unmasked_loss(logits, labels)
+    expected = F.cross_entropy(logits, labels, label_smoothing=0.1)
+    assert_allclose(ce.unmasked_loss(logits, labels), expected)
+    one = logits[:, :1]
+    binary = (labels[:, None] % 2).double()
+    bce = ZErrorBCEWithLogitsLoss(sigma=1.0, pos_weight=torch.tensor([2.0]))
+    assert_allclose(
+        bce.unmasked_loss(one, binary),
+        F.binary_cross_entropy_with_logits(one, binary, pos_weight=torch.tensor([2.0])),
+    )
+    pred, target = logits[:, 0], logits[:, 1] + 100.0 * (labels == 0)
+    mse = ZErrorMSELoss(sigma=1.0)
+    assert mse(pred, target) < mse.unmasked_loss(pred, target)
+    assert_allclose(mse.unmasked_loss(pred, target), F.mse_loss(pred, target))
+    # One output per row in either shape.
+    assert_allclose(mse.unmasked_loss(pred[:, None], target), F.mse_loss(pred, target))
