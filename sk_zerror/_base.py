@@ -281,11 +281,15 @@ class ZErrorBase(BaseEstimator):
             check_input=False,
         )
 
-    def _train(self, X, y, sample_weight, n_outputs, sigma, masking=True):
+    def _train(
+        self, X, y, sample_weight, n_outputs, sigma, masking=True, max_epochs=None
+    ):
         """Train ``net_`` and read the ledger; X is float32, y tensor-ready.
 
         Each call trains a fresh criterion (running statistics start anew).
         ``masking=False`` trains on every row: sigma infinite throughout.
+        ``max_epochs`` (default: the parameter) bounds this run's epochs; the
+        schedules of sigma still count the parameter's epochs.
         """
         net_class, net_options = ZErrorNet, {}
         if self.accelerator is None:
@@ -327,7 +331,7 @@ class ZErrorBase(BaseEstimator):
                 lr=self.lr,
                 optimizer__weight_decay=self.weight_decay,
                 batch_size=self.batch_size,
-                max_epochs=self.max_epochs,
+                max_epochs=self.max_epochs if max_epochs is None else max_epochs,
                 train_split=train_split,
                 callbacks=callbacks,
                 device=device,
@@ -348,6 +352,23 @@ class ZErrorBase(BaseEstimator):
         with np.errstate(invalid="ignore", divide="ignore"):
             self.outlier_frequency_ = np.where(seen > 0, masked / seen, np.nan)
         return net
+
+    def _retrain_epochs(self):
+        """Epochs of the retrain without the outliers, after the first run.
+
+        A first run that early stopping ended leaves the retrain the epochs
+        it did not use, so that both runs together train ``max_epochs``, as
+        one run would: the stopping marks where the errors began to be
+        learnt, and the rows without them need no longer a run. The retrain
+        never gets fewer epochs than the first run took to its best one. A
+        first run that trained every epoch leaves a whole run to the retrain.
+        """
+        used = len(self.net_.history)
+        stopping = dict(self.net_.callbacks_).get("early_stopping")
+        best = getattr(stopping, "best_epoch_", None)
+        if best is None or used >= self.max_epochs:
+            return self.max_epochs
+        return max(self.max_epochs - used, int(best))
 
     def _rows_to_retrain(self, labels=None):
         """Rows of the retrain without the outliers, or None for no retrain.

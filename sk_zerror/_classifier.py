@@ -83,7 +83,8 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
         ~96 are noisy (the note's limitation); ``window="running"``
         helps there.
     max_epochs : int, default=100
-        Number of passes over the training data.
+        Number of passes over the training data; with early stopping and
+        ``retrain_without_outliers``, of both runs together (see there).
     sigma : float or array-like of shape (n_classes,), default=2.0
         Final inlier threshold, in standard deviations of the class's
         given-class logits; one value per class (in the order of
@@ -151,7 +152,10 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
         that would keep fewer than two rows keeps all of them); the second
         network is the fitted one. A network that never sees the wrong labels
         cannot learn them, which masking within batches only approximates.
-        Nothing flagged, nothing retrained.
+        Nothing flagged, nothing retrained. When early stopping ended the
+        first run, the second gets the epochs of ``max_epochs`` the first
+        did not use, but never fewer than the first took to its best epoch;
+        otherwise it gets ``max_epochs``.
     early_stopping : bool, default=True
         Hold out ``validation_fraction`` of the data, stop when its log-loss
         (of every hold-out row, unmasked, recorded as ``valid_log_loss``) has
@@ -367,7 +371,14 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
         if keep is not None:
             # The first run saw every row: its masking frequency is kept.
             frequency = self.outlier_frequency_
-            self._train(X32[keep], target[keep], sample_weight[keep], n_outputs, sigma)
+            self._train(
+                X32[keep],
+                target[keep],
+                sample_weight[keep],
+                n_outputs,
+                sigma,
+                max_epochs=self._retrain_epochs(),
+            )
             self.outlier_frequency_ = frequency
             outputs = self._record_run(X32, target, sigma, y_encoded, keep, runs)
         self.cutoff_ = None

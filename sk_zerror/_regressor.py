@@ -122,7 +122,9 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
         the first run, which saw every row. Nothing learnt from the errors
         before they were masked remains. It costs two to three times the fit
         time, hence off by default; docs/benchmarks.md, "Robust defaults",
-        has what it buys.
+        has what it buys. It trains ``max_epochs``, or, when early stopping
+        ended the first run, the epochs the first did not use, but never
+        fewer than the first took to its best epoch.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the data, stop when its trimmed
         squared error (the worst-fitted 25% of its rows left out, see
@@ -345,6 +347,7 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
                 self.n_outputs_,
                 sigma,
                 masking=False,
+                max_epochs=self._retrain_epochs(),
             )
             self.outlier_frequency_ = frequency
         return self

@@ -1,4 +1,5 @@
 import pickle
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -245,6 +246,8 @@ def test_defaults_stop_early_on_the_hold_out_log_loss(noisy_binary):
         log_loss(y_noisy[rows], clf.predict_proba(X[rows])),
         rtol=1e-5,
     )
+    # The net's own valid_loss is the same unmasked loss, in float32.
+    assert_allclose(history[:, "valid_loss"], history[:, "valid_log_loss"], rtol=1e-5)
     assert_array_equal(np.flatnonzero(np.isnan(clf.outlier_frequency_)), np.sort(rows))
     # Masking from the first epoch at the final sigma.
     assert set(history[:, "sigma"]) == {2.0}
@@ -292,6 +295,37 @@ def test_retrain_without_outliers(noisy_iris):
     # The final ledger averages both runs.
     assert twice.outlier_mask_[flipped].mean() >= once.outlier_mask_[flipped].mean()
     assert (twice.predict(X) == y).mean() > (once.predict(X) == y).mean()
+
+
+def test_retrain_gets_the_epochs_the_first_run_left(noisy_binary):
+    X, y_noisy, _ = noisy_binary
+    params = dict(max_epochs=60, random_state=0)
+    once = ZErrorClassifier(retrain_without_outliers=False, **params).fit(X, y_noisy)
+    used = len(once.net_.history)
+    best = dict(once.net_.callbacks_)["early_stopping"].best_epoch_
+    assert best < used < 60  # the first run stopped early
+    twice = ZErrorClassifier(**params).fit(X, y_noisy)
+    assert dict(twice.net_.callbacks_)["ledger"].n_rows < 400  # it retrained
+    assert twice.net_.max_epochs == max(60 - used, best)
+    assert len(twice.net_.history) <= twice.net_.max_epochs
+
+
+@pytest.mark.parametrize(
+    "used, best, expected",
+    [
+        (30, 20, 70),  # the epochs the first run left
+        (82, 72, 72),  # never fewer than the first run took to its best
+        (100, 95, 100),  # a first run that trained every epoch: a whole run
+        (30, None, 100),  # no early stopping: a whole run
+    ],
+)
+def test_retrain_epochs(used, best, expected):
+    clf = ZErrorClassifier(max_epochs=100)
+    callbacks = []
+    if best is not None:
+        callbacks.append(("early_stopping", SimpleNamespace(best_epoch_=best)))
+    clf.net_ = SimpleNamespace(history=[{}] * used, callbacks_=callbacks)
+    assert clf._retrain_epochs() == expected
 
 
 def test_retrain_keeps_classes_that_would_vanish():

@@ -259,6 +259,29 @@ def test_retrain_without_outliers_trains_on_the_rows_kept(corrupted):
     assert rmse(twice.predict(X[kept]), y_clean[kept]) < 0.5
 
 
+def test_hold_out_valid_loss_is_its_plain_mean_squared_error(corrupted):
+    X, y, _ = corrupted
+    reg = ZErrorRegressor(early_stopping=True, validation_fraction=0.25, **FAST)
+    reg.fit(X, y)
+    history = reg.net_.history
+    held = np.isnan(reg.outlier_frequency_)  # the rows never trained on
+    scaled = (y - reg.target_center_) / reg.target_scale_
+    pred = (reg.predict(X) - reg.target_center_) / reg.target_scale_
+    best = dict(reg.net_.callbacks_)["early_stopping"].best_epoch_
+    # Gross errors in the hold-out count in full: the stopping's own score
+    # (valid_trimmed_loss) leaves them out, valid_loss does not.
+    plain = np.mean((pred[held] - scaled[held]) ** 2)
+    assert_allclose(history[best - 1, "valid_loss"], plain, rtol=1e-4)
+    assert history[best - 1, "valid_trimmed_loss"] < plain
+
+
+def test_retrain_without_outliers_without_early_stopping_is_a_whole_run(corrupted):
+    X, y, _ = corrupted
+    reg = ZErrorRegressor(retrain_without_outliers=True, **FAST).fit(X, y)
+    assert reg.outlier_mask_.any()
+    assert reg.net_.max_epochs == len(reg.net_.history) == 40
+
+
 def test_retrain_without_outliers_with_nothing_flagged_is_one_fit():
     rng = np.random.default_rng(1)
     X = rng.normal(size=(200, 2))
