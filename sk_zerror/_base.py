@@ -86,7 +86,8 @@ class ZErrorBase(BaseEstimator):
 
     Subclasses define ``__init__`` (the parameters), ``fit`` (target encoding
     and the criterion), ``_make_criterion``, the early-stopping score
-    (``_stopping_loss``, recorded in the history as ``_stopping_key``) and
+    (``_stopping_loss``, recorded in the history as ``_stopping_key``; None
+    stops on the net's ``valid_loss``, the unmasked loss of the hold-out) and
     ``_ledger_predictions`` (what the ledger averages per row, or None).
     """
 
@@ -242,15 +243,14 @@ class ZErrorBase(BaseEstimator):
             # The score of the hold-out does not depend on sigma (no mask), so
             # the stopping needs no wait for a schedule, and masking more
             # cannot buy a better score. The best epoch's weights are kept.
+            if self._stopping_loss is not None:
+                scoring = EpochScoring(
+                    partial(hold_out_loss, self._stopping_loss),
+                    name=self._stopping_key,
+                    lower_is_better=True,
+                )
+                callbacks.append(("valid_stopping_score", scoring))
             callbacks += [
-                (
-                    "valid_stopping_score",
-                    EpochScoring(
-                        partial(hold_out_loss, self._stopping_loss),
-                        name=self._stopping_key,
-                        lower_is_better=True,
-                    ),
-                ),
                 (
                     "early_stopping",
                     EarlyStopping(

@@ -27,21 +27,6 @@ def class_probabilities(outputs):
     return torch.softmax(outputs, dim=1)
 
 
-def logit_log_loss(labels, outputs):
-    """Mean log-loss of integer ``labels`` under logits ``outputs`` (n, 1 or K).
-
-    Computed from the logits (no clipping of probabilities), and without the
-    input checks of :func:`sklearn.metrics.log_loss`: it scores the
-    early-stopping hold-out every epoch.
-    """
-    labels = np.asarray(labels).astype(np.int64).ravel()
-    if outputs.shape[1] == 1:
-        logit = outputs[:, 0]
-        return float(np.mean(np.logaddexp(0.0, np.where(labels == 1, -logit, logit))))
-    log_norm = np.logaddexp.reduce(outputs, axis=1)
-    return float(np.mean(log_norm - outputs[np.arange(len(labels)), labels]))
-
-
 class ZErrorClassifier(ClassifierMixin, ZErrorBase):
     """Neural-network classifier trained with the Z-Error cross-entropy.
 
@@ -158,7 +143,7 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
         otherwise it gets ``max_epochs``.
     early_stopping : bool, default=True
         Hold out ``validation_fraction`` of the data, stop when its log-loss
-        (of every hold-out row, unmasked, recorded as ``valid_log_loss``) has
+        (of every hold-out row, unmasked: the net's ``valid_loss``) has
         not improved for ``n_iter_no_change`` epochs, and keep the weights of
         the best epoch: a guard against memorising the errors, whose wrong
         labels in the hold-out make a memorising network's loss rise. The
@@ -196,7 +181,7 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
     net_ : skorch.NeuralNet
         The trained network (the retrained one with
         ``retrain_without_outliers=True``); ``net_.history`` holds the loss,
-        ``sigma``, ``masked_fraction`` and ``valid_log_loss`` of every epoch.
+        ``sigma``, ``masked_fraction`` and ``valid_loss`` of every epoch.
     decision_threshold_ : float or None
         Logit cutoff used by binary ``predict``; None with more classes.
     cutoff_ : Cutoff or None
@@ -434,18 +419,13 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
         # find_label_outliers scores upward (higher: more likely wrong).
         self.outlier_scores_ = -zscored.scores
 
-    _stopping_key = "valid_log_loss"
+    # The hold-out's early-stopping score is the net's own valid_loss: the
+    # unmasked log-loss of every hold-out row. Memorised wrong labels make
+    # confident wrong predictions on the hold-out's wrong labels, which this
+    # loss punishes most; a trimmed loss would ignore them and stop later.
+    _stopping_key = "valid_loss"
+    _stopping_loss = None
     _ledger_predictions = staticmethod(class_probabilities)
-
-    @staticmethod
-    def _stopping_loss(y, outputs):
-        """The hold-out's early-stopping score: its (untrimmed) log-loss.
-
-        Memorised wrong labels make confident wrong predictions on the
-        hold-out's wrong labels, which this loss punishes most; a trimmed loss
-        would ignore them and stop later.
-        """
-        return logit_log_loss(y, outputs)
 
     def _make_criterion(self, options):
         if len(self.classes_) == 2:
