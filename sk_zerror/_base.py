@@ -353,22 +353,36 @@ class ZErrorBase(BaseEstimator):
             self.outlier_frequency_ = np.where(seen > 0, masked / seen, np.nan)
         return net
 
+    def _first_run_epochs(self, n_samples, y):
+        """Epochs of the first run: ``max_epochs``, or its first half.
+
+        A fit that may retrain without the outliers shares ``max_epochs``
+        between its two runs. Early stopping ends the first run where the
+        errors begin to be learnt and leaves the rest to the retrain;
+        without it, the first run trains ``max_epochs // 2`` epochs (the
+        default length of the sigma schedule) and the retrain the others.
+        """
+        stops_early = self.early_stopping and self._hold_out_is_usable(n_samples, y)
+        if self.retrain_without_outliers and not stops_early:
+            return max(1, self.max_epochs // 2)
+        return self.max_epochs
+
     def _retrain_epochs(self):
         """Epochs of the retrain without the outliers, after the first run.
 
-        A first run that early stopping ended leaves the retrain the epochs
-        it did not use, so that both runs together train ``max_epochs``, as
-        one run would: the stopping marks where the errors began to be
-        learnt, and the rows without them need no longer a run. The retrain
-        never gets fewer epochs than the first run took to its best one. A
-        first run that trained every epoch leaves a whole run to the retrain.
+        What the first run left of ``max_epochs``, so that both runs
+        together train ``max_epochs``, as one run would. After early
+        stopping, never fewer than the first run took to its best epoch (the
+        rows without the errors need no longer a run), and a whole run when
+        the first trained every epoch.
         """
         used = len(self.net_.history)
         stopping = dict(self.net_.callbacks_).get("early_stopping")
-        best = getattr(stopping, "best_epoch_", None)
-        if best is None or used >= self.max_epochs:
+        if stopping is None:
+            return max(1, self.max_epochs - used)
+        if used >= self.max_epochs:
             return self.max_epochs
-        return max(self.max_epochs - used, int(best))
+        return max(self.max_epochs - used, int(stopping.best_epoch_))
 
     def _rows_to_retrain(self, labels=None):
         """Rows of the retrain without the outliers, or None for no retrain.

@@ -68,8 +68,8 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
         ~96 are noisy (the note's limitation); ``window="running"``
         helps there.
     max_epochs : int, default=100
-        Number of passes over the training data; with early stopping and
-        ``retrain_without_outliers``, of both runs together (see there).
+        Number of passes over the training data, of both runs together with
+        ``retrain_without_outliers`` (see there).
     sigma : float or array-like of shape (n_classes,), default=2.0
         Final inlier threshold, in standard deviations of the class's
         given-class logits; one value per class (in the order of
@@ -137,10 +137,11 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
         that would keep fewer than two rows keeps all of them); the second
         network is the fitted one. A network that never sees the wrong labels
         cannot learn them, which masking within batches only approximates.
-        Nothing flagged, nothing retrained. When early stopping ended the
-        first run, the second gets the epochs of ``max_epochs`` the first
-        did not use, but never fewer than the first took to its best epoch;
-        otherwise it gets ``max_epochs``.
+        Nothing flagged, nothing retrained. The two runs share
+        ``max_epochs``: early stopping ends the first, and the second gets
+        the epochs left, but never fewer than the first took to its best
+        epoch (a whole run if the first used every epoch); without early
+        stopping (or a hold-out too small for it), each run trains half.
     early_stopping : bool, default=True
         Hold out ``validation_fraction`` of the data, stop when its log-loss
         (of every hold-out row, unmasked: the net's ``valid_loss``) has
@@ -182,6 +183,10 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
         The trained network (the retrained one with
         ``retrain_without_outliers=True``); ``net_.history`` holds the loss,
         ``sigma``, ``masked_fraction`` and ``valid_loss`` of every epoch.
+    run_histories_ : list of skorch.history.History
+        The history of each training run: the first, over every row (what
+        ``outlier_frequency_`` counts), then the retrain's, if there was one
+        (``net_.history``).
     decision_threshold_ : float or None
         Logit cutoff used by binary ``predict``; None with more classes.
     cutoff_ : Cutoff or None
@@ -349,7 +354,9 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
         else:
             target, n_outputs = y_encoded.astype(np.int64), n_classes
         X32 = as_float32(X)
-        self._train(X32, target, sample_weight, n_outputs, sigma)
+        first = self._first_run_epochs(len(X32), target)
+        self._train(X32, target, sample_weight, n_outputs, sigma, max_epochs=first)
+        self.run_histories_ = [self.net_.history]
         runs = []
         outputs = self._record_run(X32, target, sigma, y_encoded, None, runs)
         keep = self._rows_to_retrain(y_encoded)
@@ -365,6 +372,7 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
                 max_epochs=self._retrain_epochs(),
             )
             self.outlier_frequency_ = frequency
+            self.run_histories_.append(self.net_.history)
             outputs = self._record_run(X32, target, sigma, y_encoded, keep, runs)
         self.cutoff_ = None
         self.decision_threshold_ = None

@@ -37,11 +37,12 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
     """Neural-network regressor trained with the Z-Error MSE loss.
 
     In each batch, the samples whose residual lies more than ``sigma``
-    standard deviations from the batch centre are left out of the loss, so
-    gross target errors (decimal slips, unit errors, swapped rows) are not
-    learnt. ``sigma`` is annealed from ``sigma_start`` down to ``sigma``.
-    After training, a pass over the whole training set records which rows
-    are outliers (``outlier_mask_``).
+    robust standard deviations from the batch centre are left out of the
+    loss, so gross target errors (decimal slips, unit errors, swapped rows)
+    are not learnt. By default the threshold opens from ``sigma_start=3`` to
+    ``sigma=5`` over a first run of half the epochs, whose ledger records
+    which rows are outliers (``outlier_mask_``); a second network, trained
+    from scratch on the other rows without masking, is the fitted one.
 
     Parameters
     ----------
@@ -70,7 +71,8 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
         ~96 are noisy (the note's limitation); ``window="running"``
         helps there.
     max_epochs : int, default=100
-        Number of passes over the training data.
+        Number of passes over the training data, of both runs together with
+        ``retrain_without_outliers`` (see there).
     sigma : float, default=5.0
         Final inlier threshold, in robust standard deviations of the batch
         residuals.
@@ -85,7 +87,8 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
         Shape of the annealing path; ``"linear"`` is the note's.
     anneal_epochs : int or None, default=None
         Epochs from ``sigma_start`` to ``sigma``. ``None`` anneals over the
-        first half of ``max_epochs`` so the second half trains at ``sigma``;
+        first half of ``max_epochs``: the whole first run when it retrains
+        without the outliers, else the second half trains at ``sigma``;
         ``max_epochs`` reproduces the note, which anneals over all epochs.
     warmup_epochs : int, default=0
         Initial epochs without any masking.
@@ -113,18 +116,20 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
         the whole run (rows stand out early in training, before a network
         can memorise them); ``"final"``, one pass over the whole training
         set after training (the note's whole-dataset statistics).
-    retrain_without_outliers : bool, default=False
-        After training, train a second network from scratch on the rows
-        that ``outlier_mask_`` does not flag, with the same settings but no
+    retrain_without_outliers : bool, default=True
+        Train a second network from scratch on the rows that the first
+        run's ``outlier_mask_`` does not flag, with the same settings but no
         masking (the first run's ledger finds gross errors whole, and
         masking the rest would only refuse hard but valid rows); the second
         network is the fitted one, and the outlier attributes stay those of
         the first run, which saw every row. Nothing learnt from the errors
-        before they were masked remains. It costs two to three times the fit
-        time, hence off by default; docs/benchmarks.md, "Robust defaults",
-        has what it buys. It trains ``max_epochs``, or, when early stopping
-        ended the first run, the epochs the first did not use, but never
-        fewer than the first took to its best epoch.
+        before they were masked remains. The two runs share ``max_epochs``:
+        the first trains ``max_epochs // 2`` epochs (over which sigma
+        anneals by default) and the second the rest; with early stopping,
+        the first run trains until it stops and the second gets the epochs
+        left, but never fewer than the first took to its best epoch (a whole
+        run if the first used every epoch). Nothing flagged, nothing
+        retrained: the first run's network is the fitted one.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the data, stop when its trimmed
         squared error (the worst-fitted 25% of its rows left out, see
@@ -164,6 +169,11 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
         The trained network (the retrained one with
         ``retrain_without_outliers=True``); ``net_.history`` holds the loss,
         ``sigma`` and ``masked_fraction`` of every epoch.
+    run_histories_ : list of skorch.history.History
+        The history of each training run: the first, masked run over every
+        row (its ``sigma`` schedule and ``masked_fraction``, what
+        ``outlier_frequency_`` counts), then the retrain's, if there was
+        one (``net_.history``, unmasked).
     outlier_mask_ : ndarray of shape (n_samples,), dtype=bool
         True for the training rows whose score (``outlier_scores_``) lies
         beyond the final ``sigma`` on the tested ``tail``: likely gross
@@ -255,7 +265,7 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
         window="batch",
         momentum=0.1,
         ledger="training",
-        retrain_without_outliers=False,
+        retrain_without_outliers=True,
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,
@@ -332,7 +342,9 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
         y_scaled = (y2d - self.target_center_) / self.target_scale_
         X32 = as_float32(X)
         y32 = as_float32(y_scaled)
-        self._train(X32, y32, sample_weight, self.n_outputs_, sigma)
+        first = self._first_run_epochs(len(X32), y32)
+        self._train(X32, y32, sample_weight, self.n_outputs_, sigma, max_epochs=first)
+        self.run_histories_ = [self.net_.history]
         self._record_outliers(X32, y32, sigma)
         keep = self._rows_to_retrain()
         if keep is not None:
@@ -350,6 +362,7 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
                 max_epochs=self._retrain_epochs(),
             )
             self.outlier_frequency_ = frequency
+            self.run_histories_.append(self.net_.history)
         return self
 
     def _make_criterion(self, options):

@@ -174,6 +174,9 @@ OutlierResult
 def plot_sigma_schedule(estimator, *, ax=None):
     """Sigma and the fraction of masked training samples, per epoch.
 
+    Drawn for the first training run (``run_histories_[0]``), the one over
+    every row that masked the outliers and counted ``outlier_frequency_``.
+
     Parameters
     ----------
     estimator : ZErrorRegressor, ZErrorClassifier or Pipeline ending in one
@@ -201,7 +204,8 @@ def plot_sigma_schedule(estimator, *, ax=None):
     est = _final_step(estimator)
     check_is_fitted(est, "net_")
     ax = _axes(ax)
-    history = est.net_.history
+    # The masked run over every row; a retrain after it may mask nothing.
+    history = est.run_histories_[0]
     epochs = np.asarray(history[:, "epoch"])
     sigma = np.array(
         [np.max(np.atleast_1d(s)) for s in history[:, "sigma"]], dtype=float

@@ -254,9 +254,27 @@ def test_defaults_stop_early_on_the_hold_out_log_loss(noisy_binary):
 
 def test_small_tables_train_without_a_hold_out():
     X, y = make_classification(n_samples=60, random_state=0)
-    clf = ZErrorClassifier(max_epochs=5, random_state=0).fit(X, y)
-    assert len(clf.net_.history) == 5
+    once = ZErrorClassifier(max_epochs=6, retrain_without_outliers=False)
+    assert len(once.fit(X, y).net_.history) == 6
+    clf = ZErrorClassifier(max_epochs=6, random_state=0).fit(X, y)
+    # Without early stopping, the first run and the retrain share max_epochs.
+    assert len(clf.net_.history) == 3
     assert not np.isnan(clf.outlier_frequency_).any()
+
+
+@pytest.mark.parametrize(
+    "params, n_samples, expected",
+    [
+        ({}, 400, 100),  # early stopping ends the first run
+        ({}, 60, 50),  # too small for a hold-out: half, the retrain the rest
+        ({"early_stopping": False}, 400, 50),
+        ({"early_stopping": False, "retrain_without_outliers": False}, 400, 100),
+    ],
+)
+def test_first_run_epochs(params, n_samples, expected):
+    clf = ZErrorClassifier(max_epochs=100, **params)
+    y = np.arange(n_samples) % 2
+    assert clf._first_run_epochs(n_samples, y) == expected
 
 
 def run_probabilities(clf, X):
@@ -291,6 +309,10 @@ def test_retrain_without_outliers(noisy_iris):
     assert_array_equal(once.outlier_frequency_, twice.outlier_frequency_)
     ledger = dict(twice.net_.callbacks_)["ledger"]
     assert ledger.n_rows == 150 - once.outlier_mask_.sum()
+    # Both runs' histories are kept; the first is the one-run fit's.
+    first, second = twice.run_histories_
+    assert second is twice.net_.history and once.run_histories_ == [once.net_.history]
+    assert first[:, "train_loss"] == once.net_.history[:, "train_loss"]
     # The final ledger averages both runs.
     assert twice.outlier_mask_[flipped].mean() >= once.outlier_mask_[flipped].mean()
     assert (twice.predict(X) == y).mean() > (once.predict(X) == y).mean()
@@ -315,7 +337,7 @@ def test_retrain_gets_the_epochs_the_first_run_left(noisy_binary):
         (30, 20, 70),  # the epochs the first run left
         (82, 72, 72),  # never fewer than the first run took to its best
         (100, 95, 100),  # a first run that trained every epoch: a whole run
-        (30, None, 100),  # no early stopping: a whole run
+        (50, None, 50),  # no early stopping: what the first run left
     ],
 )
 def test_retrain_epochs(used, best, expected):

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from numpy.testing import assert_allclose
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
@@ -42,7 +43,11 @@ def test_plot_zscores_splits_flagged_rows(regressor):
 def test_plot_sigma_schedule_draws_the_history(regressor):
     ax = plot_sigma_schedule(regressor)
     sigma = ax.get_lines()[0].get_ydata()
-    assert sigma[0] == 10.0 and sigma[-1] == 2.0 and len(sigma) == 20
+    # The first, masked run (half of max_epochs), not the unmasked retrain.
+    first, retrain = regressor.run_histories_
+    assert_allclose(sigma, first[:, "sigma"])
+    assert sigma[0] == 10.0 and len(sigma) == 10
+    assert set(retrain[:, "sigma"]) == {np.inf}
 
 
 def test_plot_class_distributions_with_a_pipeline():

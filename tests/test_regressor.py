@@ -45,7 +45,7 @@ def test_robust_setting_flags_the_gross_errors_and_ignores_them(corrupted):
 
 def test_outlier_frequency_counts_masked_epochs(corrupted):
     X, y, _ = corrupted
-    reg = ZErrorRegressor(center="median", scale="mad", **FAST).fit(X, y)
+    reg = ZErrorRegressor(retrain_without_outliers=False, **FAST).fit(X, y)
     assert reg.outlier_frequency_.shape == (300,)
     assert ((reg.outlier_frequency_ >= 0) & (reg.outlier_frequency_ <= 1)).all()
     assert reg.outlier_frequency_[:15].min() > reg.outlier_frequency_[15:].mean()
@@ -261,7 +261,12 @@ def test_retrain_without_outliers_trains_on_the_rows_kept(corrupted):
 
 def test_hold_out_valid_loss_is_its_plain_mean_squared_error(corrupted):
     X, y, _ = corrupted
-    reg = ZErrorRegressor(early_stopping=True, validation_fraction=0.25, **FAST)
+    reg = ZErrorRegressor(
+        early_stopping=True,
+        validation_fraction=0.25,
+        retrain_without_outliers=False,
+        **FAST,
+    )
     reg.fit(X, y)
     history = reg.net_.history
     held = np.isnan(reg.outlier_frequency_)  # the rows never trained on
@@ -275,11 +280,27 @@ def test_hold_out_valid_loss_is_its_plain_mean_squared_error(corrupted):
     assert history[best - 1, "valid_trimmed_loss"] < plain
 
 
-def test_retrain_without_outliers_without_early_stopping_is_a_whole_run(corrupted):
+def test_retrain_without_early_stopping_shares_max_epochs(corrupted):
     X, y, _ = corrupted
-    reg = ZErrorRegressor(retrain_without_outliers=True, **FAST).fit(X, y)
+    reg = ZErrorRegressor(**FAST).fit(X, y)
+    once = ZErrorRegressor(retrain_without_outliers=False, **FAST).fit(X, y)
     assert reg.outlier_mask_.any()
-    assert reg.net_.max_epochs == len(reg.net_.history) == 40
+    # The first run trains half of max_epochs, the length of the schedule,
+    # which ends at the final sigma; the retrain trains the other half.
+    frequency = reg.outlier_frequency_
+    assert frequency.min() >= 0 and 0 < frequency.max() <= 1
+    assert len(once.net_.history) == 40
+    assert reg.net_.max_epochs == len(reg.net_.history) == 20
+    first, second = reg.run_histories_
+    assert second is reg.net_.history
+    # The first run's schedule opens from 3 to 5 over its 20 epochs.
+    assert len(first) == 20 and first[0, "sigma"] == 3.0
+    assert 4.8 < first[-1, "sigma"] < 5.0
+    nothing = ZErrorRegressor(sigma_start=None, sigma=1e6, **FAST).fit(X, y)
+    # Nothing flagged: the first run, of 20 epochs, is the fitted network.
+    assert not nothing.outlier_mask_.any()
+    assert len(nothing.net_.history) == 20
+    assert set(nothing.net_.history[:, "sigma"]) == {1e6}
 
 
 def test_retrain_without_outliers_with_nothing_flagged_is_one_fit():
