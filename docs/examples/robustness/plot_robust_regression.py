@@ -42,8 +42,11 @@ print(f"{is_error.sum()} of {n_samples} targets are gross errors")
 # Three networks with the same architecture and training: one with the plain
 # mean squared error (a ``sigma`` of a million masks nothing), one with the
 # note's Z-Error loss (batch mean and standard deviation, ``sigma=2``), and one
-# with the robust statistics (median and MAD, ``sigma=2.5``). ``sigma`` starts
-# at 10 and is annealed to its final value over the first half of the epochs.
+# with the robust statistics (median and MAD, ``sigma=2.5``). In the Z-Error
+# networks ``sigma`` moves from 3 (``sigma_start``) to its final value over a
+# first run of half the epochs; a second network is then trained, without
+# masking, on the rows that run did not flag. The plain network trains once,
+# every epoch.
 #
 # The fourth model is scikit-learn's answer to outliers in a regression: the
 # Huber loss, here on spline features so that a linear model can follow the
@@ -57,7 +60,9 @@ from sk_zerror import ZErrorRegressor
 
 network = dict(hidden_layer_sizes=(64, 64), max_epochs=150, random_state=0)
 models = {
-    "plain MSE": ZErrorRegressor(sigma=1e6, sigma_start=None, **network),
+    "plain MSE": ZErrorRegressor(
+        sigma=1e6, sigma_start=None, retrain_without_outliers=False, **network
+    ),
     "Z-Error, mean/std": ZErrorRegressor(sigma=2.0, **network),
     "Z-Error, median/MAD": ZErrorRegressor(
         sigma=2.5, center="median", scale="mad", **network
@@ -104,8 +109,9 @@ fig.tight_layout()
 #
 # Which rows were refused
 # -----------------------
-# After training, each Z-Error estimator z-scores every training row's residual
-# against all rows and flags those beyond ``sigma`` in ``outlier_mask_``.
+# Each Z-Error estimator flags in ``outlier_mask_`` the training rows whose
+# residual's z-score, averaged over the first run's training batches, lies
+# beyond ``sigma``.
 
 
 def precision_recall(flagged):
