@@ -311,3 +311,27 @@ def test_retrain_without_outliers_with_nothing_flagged_is_one_fit():
     reg.fit(X, y)
     assert not reg.outlier_mask_.any()
     assert dict(reg.net_.callbacks_)["ledger"].n_rows == 200
+
+
+def test_note_preset_is_one_annealed_run_flagging_unusual_targets(corrupted):
+    X, y, _ = corrupted
+    note = dict(
+        sigma=2.0,
+        sigma_start=10.0,
+        center="mean",
+        scale="std",
+        early_stopping=False,
+        ledger="final",
+        retrain_without_outliers=False,
+        zscore_of="target",
+    )
+    reg = ZErrorRegressor(anneal_epochs=8, max_epochs=10, random_state=0, **note)
+    reg.fit(X, y)
+    # One run, sigma annealed linearly from 10 to 2 (the note's schedule).
+    (history,) = reg.run_histories_
+    assert history is reg.net_.history
+    assert_allclose(history[:, "sigma"], [10, 9, 8, 7, 6, 5, 4, 3, 2, 2])
+    # The note's listing z-scores the targets over the whole set.
+    z = (y - y.mean()) / y.std(ddof=1)
+    assert_array_equal(reg.outlier_mask_, np.abs(z) > 2.0)
+    assert_allclose(reg.outlier_scores_, z, rtol=1e-6, atol=1e-9)
