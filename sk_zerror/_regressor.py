@@ -89,7 +89,9 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
         Epochs from ``sigma_start`` to ``sigma``. ``None`` anneals over the
         first half of ``max_epochs``: the whole first run when it retrains
         without the outliers, else the second half trains at ``sigma``;
-        ``max_epochs`` reproduces the note, which anneals over all epochs.
+        ``max_epochs`` reproduces the note, which anneals over all epochs
+        (with ``retrain_without_outliers=False``: a first run of half the
+        epochs would stop half-way through such a schedule).
     warmup_epochs : int, default=0
         Initial epochs without any masking.
     zscore_of : {"residual", "loss", "target"}, default="residual"
