@@ -353,6 +353,30 @@ class ZErrorBase(BaseEstimator):
             self.outlier_frequency_ = np.where(seen > 0, masked / seen, np.nan)
         return net
 
+    def _first_run(self, X, y, sample_weight, n_outputs, sigma):
+        """The first training run, over every row; starts ``run_histories_``."""
+        epochs = self._first_run_epochs(len(X), y)
+        self._train(X, y, sample_weight, n_outputs, sigma, max_epochs=epochs)
+        self.run_histories_ = [self.net_.history]
+
+    def _retrain(self, X, y, sample_weight, n_outputs, sigma, keep, masking=True):
+        """The retrain on the rows ``keep``, in the epochs the first run left.
+
+        ``outlier_frequency_`` stays the first run's, which saw every row.
+        """
+        frequency = self.outlier_frequency_
+        self._train(
+            X[keep],
+            y[keep],
+            sample_weight[keep],
+            n_outputs,
+            sigma,
+            masking=masking,
+            max_epochs=self._retrain_epochs(),
+        )
+        self.outlier_frequency_ = frequency
+        self.run_histories_.append(self.net_.history)
+
     def _first_run_epochs(self, n_samples, y):
         """Epochs of the first run: ``max_epochs``, or its first half.
 

@@ -354,25 +354,12 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
         else:
             target, n_outputs = y_encoded.astype(np.int64), n_classes
         X32 = as_float32(X)
-        first = self._first_run_epochs(len(X32), target)
-        self._train(X32, target, sample_weight, n_outputs, sigma, max_epochs=first)
-        self.run_histories_ = [self.net_.history]
+        self._first_run(X32, target, sample_weight, n_outputs, sigma)
         runs = []
         outputs = self._record_run(X32, target, sigma, y_encoded, None, runs)
         keep = self._rows_to_retrain(y_encoded)
         if keep is not None:
-            # The first run saw every row: its masking frequency is kept.
-            frequency = self.outlier_frequency_
-            self._train(
-                X32[keep],
-                target[keep],
-                sample_weight[keep],
-                n_outputs,
-                sigma,
-                max_epochs=self._retrain_epochs(),
-            )
-            self.outlier_frequency_ = frequency
-            self.run_histories_.append(self.net_.history)
+            self._retrain(X32, target, sample_weight, n_outputs, sigma, keep)
             outputs = self._record_run(X32, target, sigma, y_encoded, keep, runs)
         self.cutoff_ = None
         self.decision_threshold_ = None

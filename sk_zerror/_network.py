@@ -205,8 +205,8 @@ class ZErrorNet(NeuralNet):
 
     def validation_step(self, batch, **fit_params):
         # The hold-out's loss of every row, without the batch statistics: its
-        # rows are scored, never masked (the estimators stop on a score of
-        # their own), and the statistics would cost more than the network.
+        # rows are scored, never masked (early stopping must not depend on
+        # sigma), and the statistics would cost more than the network.
         self._set_training(False)
         Xi, yi = unpack_data(batch)
         with torch.no_grad():

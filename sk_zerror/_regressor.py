@@ -344,27 +344,16 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
         y_scaled = (y2d - self.target_center_) / self.target_scale_
         X32 = as_float32(X)
         y32 = as_float32(y_scaled)
-        first = self._first_run_epochs(len(X32), y32)
-        self._train(X32, y32, sample_weight, self.n_outputs_, sigma, max_epochs=first)
-        self.run_histories_ = [self.net_.history]
+        self._first_run(X32, y32, sample_weight, self.n_outputs_, sigma)
         self._record_outliers(X32, y32, sigma)
         keep = self._rows_to_retrain()
         if keep is not None:
             # The outlier attributes stay those of the run that saw every row.
             # Its gross errors are found whole, so the rows kept are trained
             # on without masking, which would only refuse hard valid ones.
-            frequency = self.outlier_frequency_
-            self._train(
-                X32[keep],
-                y32[keep],
-                sample_weight[keep],
-                self.n_outputs_,
-                sigma,
-                masking=False,
-                max_epochs=self._retrain_epochs(),
+            self._retrain(
+                X32, y32, sample_weight, self.n_outputs_, sigma, keep, masking=False
             )
-            self.outlier_frequency_ = frequency
-            self.run_histories_.append(self.net_.history)
         return self
 
     def _make_criterion(self, options):
