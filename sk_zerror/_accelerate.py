@@ -16,9 +16,9 @@ Z-Error net needs on top of it:
   dropped (by their training-row index) before they reach the statistics,
   the loss or the ledger. Validation and prediction take the whole set in
   every process;
-- each process's :class:`~sk_zerror._network.OutlierLedger` counts its own
-  shard: its per-row sums are added up over the processes at the end of
-  training, its epoch counts at the end of every epoch;
+- each process's :class:`~sk_zerror._ledger.OutlierLedger` counts its own
+  shard: at the end of every epoch its counts are summed over the processes
+  (:meth:`~sk_zerror._ledger.OutlierLedger.combine_processes`);
 - the history records the loss of the whole batch, and its batch records
   are exchanged (:class:`skorch.history.DistributedHistory`): the same
   history, and so the same early stopping, in every process;
@@ -43,7 +43,8 @@ from skorch.history import DistributedHistory
 from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present
 from torch.utils.data import BatchSampler, RandomSampler, Sampler
 
-from ._network import ROW, OutlierLedger, ZErrorNet
+from ._ledger import OutlierLedger
+from ._network import ROW, ZErrorNet
 
 # One key prefix per history in the process group's store; every process
 # fits the same sequence of nets, so the counters agree across processes.
@@ -123,22 +124,6 @@ class _FreshOrderEachPass(Sampler):
 
     def __iter__(self):
         return iter(self.sampler)
-
-
-def _row_sums(ledger):
-    """Copies of the ledger's per-row sums (``seen_``, ``masked_``...).
-
-    Every fitted tensor of the ledger with one entry per training row is a
-    sum over the batches the row was in, so the processes' shards add up.
-    """
-    return {
-        name: value.clone()
-        for name, value in vars(ledger).items()
-        if name.endswith("_")
-        and isinstance(value, torch.Tensor)
-        and value.ndim
-        and value.shape[0] == ledger.n_rows
-    }
 
 
 def _select(data, keep):
@@ -300,35 +285,8 @@ class AcceleratedZErrorNet(AccelerateMixin, ZErrorNet):
         # masked fraction of the whole batch, the same in every process.
         if _world_size() > 1 and self._wrapped_with_accelerator:
             for ledger in self._ledgers():
-                masked = getattr(ledger, "epoch_masked_", None)
-                counts = torch.tensor(
-                    [0.0 if masked is None else float(masked), ledger.epoch_seen_],
-                    dtype=torch.float64,
-                    device=self.accelerator.device,
-                )
-                dist.all_reduce(counts)
-                ledger.epoch_masked_ = counts[0].item()
-                ledger.epoch_seen_ = int(counts[1].item())
+                ledger.combine_processes(self.accelerator.device)
         return super().on_epoch_end(net, **kwargs)
-
-    def on_train_begin(self, net, X=None, y=None, **kwargs):
-        super().on_train_begin(net, X=X, y=y, **kwargs)
-        # What the ledgers held before this call (partial_fit adds to it).
-        self._ledger_start = [_row_sums(ledger) for ledger in self._ledgers()]
-        return self
-
-    def on_train_end(self, net, X=None, y=None, **kwargs):
-        if _world_size() > 1:
-            for ledger, start in zip(self._ledgers(), self._ledger_start, strict=True):
-                for name, total in _row_sums(ledger).items():
-                    # Sum this call's counts over the processes, once.
-                    before = start.get(name)
-                    counts = total - before if before is not None else total
-                    dist.all_reduce(counts)
-                    setattr(
-                        ledger, name, counts + before if before is not None else counts
-                    )
-        return super().on_train_end(net, X=X, y=y, **kwargs)
 
 
 def accelerated_net_options(accelerator, verbose):

@@ -1,5 +1,6 @@
 """ZErrorClassifier: a neural-network classifier that forgets mislabelled rows."""
 
+from functools import partial
 from numbers import Real
 
 import numpy as np
@@ -9,12 +10,13 @@ from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 
-from ._base import ZErrorBase, as_float32
+from ._base import ZErrorBase
 from ._cutoffs import gaussian_cutoff, skewnorm_cutoff
+from ._ledger import label_outliers, run_probabilities
 from ._losses import BINARY_SPACES, ZErrorBCEWithLogitsLoss, ZErrorCrossEntropyLoss
-from ._outliers import find_label_outliers
+from ._training import network_outputs
 
 __all__ = ["ZErrorClassifier"]
 
@@ -336,83 +338,78 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
         self : ZErrorClassifier
             The fitted estimator.
         """
-        X, y = self._validate_X_y(X, y)
+        X, y, sample_weight, record = self._validate_training_data(X, y, sample_weight)
         check_classification_targets(y)
-        sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
         encoder = LabelEncoder().fit(y)
-        self.classes_ = encoder.classes_
-        n_classes = len(self.classes_)
-        if n_classes < 2:
+        classes = encoder.classes_
+        if len(classes) < 2:
             raise ValueError(
                 "ZErrorClassifier needs samples of at least two classes in the "
-                f"data; got only one class: {self.classes_.tolist()[0]!r}."
+                f"data; got only one class: {classes.tolist()[0]!r}."
             )
-        sigma = self._check_sigma(n_classes)
+        sigma = self._sigma_of(len(classes))
         y_encoded = encoder.transform(y)
-        if n_classes == 2:
+        if len(classes) == 2:
             target, n_outputs = y_encoded.astype(np.float32), 1
         else:
-            target, n_outputs = y_encoded.astype(np.int64), n_classes
-        X32 = as_float32(X)
-        self._first_run(X32, target, sample_weight, n_outputs, sigma)
-        runs = []
-        outputs = self._record_run(X32, target, sigma, y_encoded, None, runs)
-        keep = self._rows_to_retrain(y_encoded)
-        if keep is not None:
-            self._retrain(X32, target, sample_weight, n_outputs, sigma, keep)
-            outputs = self._record_run(X32, target, sigma, y_encoded, keep, runs)
-        self.cutoff_ = None
-        self.decision_threshold_ = None
-        if n_classes == 2:
-            self.decision_threshold_ = self._binary_threshold(outputs, y_encoded, sigma)
-        return self
-
-    def _record_run(self, X, target, sigma, y_encoded, kept, runs):
-        """The ledger after a training run on ``X[kept]`` (None: every row).
-
-        ``ledger="final"`` is the whole-set pass of the network just
-        trained; ``"training"`` appends the run's probabilities to ``runs``
-        and flags on their mean. Returns the network's outputs on ``X``.
-        """
-        if self.ledger == "final":
-            return self._record_outliers(X, target, sigma)
-        outputs = self._network_outputs(X)
-        trained_rows = np.arange(len(X)) if kept is None else np.flatnonzero(kept)
-        runs.append(self._run_probabilities(outputs, trained_rows))
-        self._label_ledger(y_encoded, np.mean(runs, axis=0))
-        return outputs
-
-    def _run_probabilities(self, outputs, trained_rows):
-        """Each row's class probabilities over the training run just ended.
-
-        A row trained on gets its mean over its training batches (the
-        ledger's ``prediction_sum_``); a row the run did not train on (the
-        early-stopping hold-out, the rows left out of a retrain) gets the
-        trained network's prediction (``outputs``), out of sample.
-        """
-        proba = class_probabilities(outputs.double()).numpy()
-        ledger = dict(self.net_.callbacks_)["ledger"]
-        if ledger.prediction_sum_ is not None:
-            seen = ledger.seen_.cpu().numpy().astype(np.float64)
-            trained = seen > 0
-            mean = ledger.prediction_sum_.cpu().numpy()[trained] / seen[trained, None]
-            proba[trained_rows[trained]] = mean
-        return proba
-
-    def _label_ledger(self, y_encoded, proba):
-        """``outlier_mask_`` and ``outlier_scores_`` from the runs' probabilities.
-
-        The errors are counted stratified by the model's confidence: label
-        errors are more frequent among ambiguous rows than among clear ones.
-        """
-        self.outlier_mask_ = find_label_outliers(
-            y_encoded, proba, count="stratified"
-        ).mask
-        zscored = find_label_outliers(
-            y_encoded, proba, score="zscore", center=self.center, scale=self.scale
+            target, n_outputs = y_encoded.astype(np.int64), len(classes)
+        settings = self._run_settings(X, n_outputs, sigma)
+        runs, outliers = self._fit_runs(
+            settings, X, target, sample_weight, labels=y_encoded
         )
-        # find_label_outliers scores upward (higher: more likely wrong).
-        self.outlier_scores_ = -zscored.scores
+        cutoff, threshold = None, None
+        if len(classes) == 2:
+            cutoff, threshold = self._binary_threshold(runs[-1], X, y_encoded, sigma)
+        return self._set_fitted(
+            record,
+            runs,
+            outliers,
+            classes_=classes,
+            cutoff_=cutoff,
+            decision_threshold_=threshold,
+        )
+
+    def _sigma_of(self, n_classes):
+        """The target sigma: a float, or one value per class."""
+        sigma = np.asarray(self.sigma, dtype=float)
+        if sigma.ndim == 0:
+            return float(sigma)
+        if sigma.shape != (n_classes,) or not (sigma > 0).all():
+            raise ValueError(
+                f"sigma must be a positive number or {n_classes} positive values "
+                f"(one per class), got {self.sigma!r}."
+            )
+        return sigma
+
+    # The retrain without the flagged rows masks too, and its ledger joins
+    # the first run's.
+    _retrain_masks = True
+
+    def _find_outliers(self, settings, runs, X, target, kept):
+        """The label ledger after the runs so far (``kept``: the retrain's rows).
+
+        ``ledger="final"`` is the Z-Error rule on the last network's pass
+        over the whole set; ``"training"`` flags on the runs' mean
+        probabilities (:func:`~sk_zerror._ledger.label_outliers`).
+        """
+        frequency = runs[0].ledger.frequency
+        if self.ledger == "final":
+            outliers = self._zscore_outliers(settings, runs[-1], X, target)
+            return outliers._replace(frequency=frequency)
+        n = len(target)
+        rows = [np.arange(n), np.flatnonzero(kept) if len(runs) > 1 else None]
+        proba = [
+            run_probabilities(
+                run.ledger,
+                class_probabilities(network_outputs(run.net, X, n).double()).numpy(),
+                trained_rows,
+            )
+            for run, trained_rows in zip(runs, rows, strict=False)
+        ]
+        labels = target if target.dtype == np.int64 else target.astype(np.int64)
+        return label_outliers(
+            labels, proba, frequency, center=self.center, scale=self.scale
+        )
 
     # The hold-out's early-stopping score is the net's own valid_loss: the
     # unmasked log-loss of every hold-out row. Memorised wrong labels make
@@ -422,23 +419,27 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
     _stopping_loss = None
     _ledger_predictions = staticmethod(class_probabilities)
 
-    def _make_criterion(self, options):
-        if len(self.classes_) == 2:
-            return ZErrorBCEWithLogitsLoss(space=self.space, **options)
+    def _loss(self, n_outputs):
+        if n_outputs == 1:
+            return partial(ZErrorBCEWithLogitsLoss, space=self.space)
         space = "log_probability" if self.space == "probability" else "logit"
-        return ZErrorCrossEntropyLoss(space=space, **options)
+        return partial(ZErrorCrossEntropyLoss, space=space)
 
-    def _binary_threshold(self, outputs, y_encoded, sigma):
-        """The logit cutoff: the fixed one, or one fitted on training logits."""
+    def _binary_threshold(self, run, X, y_encoded, sigma):
+        """The cutoff (or None) and the logit threshold of binary ``predict``.
+
+        A fixed ``threshold``, or one fitted on the final network's logits of
+        the training rows.
+        """
         if not isinstance(self.threshold, str):
-            return float(self.threshold)
-        logits = outputs.reshape(-1).double().numpy()
+            return None, float(self.threshold)
+        logits = network_outputs(run.net, X, len(y_encoded)).reshape(-1)
+        logits = logits.double().numpy()
         if self.threshold == "gaussian":
             cutoff = gaussian_cutoff(logits, y_encoded, sigma=sigma, pos_label=1)
         else:
             cutoff = skewnorm_cutoff(expit(logits), y_encoded, sigma=sigma, pos_label=1)
-        self.cutoff_ = cutoff
-        return float(cutoff.threshold)
+        return cutoff, float(cutoff.threshold)
 
     def decision_function(self, X):
         """Logits of the network.

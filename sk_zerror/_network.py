@@ -1,15 +1,16 @@
-"""Skorch training glue: the default MLP, a batched dataset, a net with a ledger."""
+"""Skorch training glue: the default MLP, a batched dataset, the Z-Error net."""
 
 from collections.abc import Mapping
 
 import numpy as np
 import torch
+from scipy import sparse
 from skorch import NeuralNet
-from skorch.callbacks import Callback
 from skorch.dataset import Dataset, unpack_data
+from skorch.helper import SliceDataset
 from skorch.utils import to_tensor
 from torch import nn
-from torch.utils.data import default_collate
+from torch.utils.data import Subset, default_collate
 
 ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -39,13 +40,54 @@ def make_mlp(n_features, n_outputs, hidden_layer_sizes, activation, dropout):
 def _batchable(data):
     if isinstance(data, Mapping):
         return all(_batchable(value) for value in data.values())
-    return isinstance(data, np.ndarray | torch.Tensor)
+    return isinstance(data, np.ndarray | torch.Tensor) or sparse.issparse(data)
 
 
 def _take(data, index):
     if isinstance(data, Mapping):
         return {key: _take(value, index) for key, value in data.items()}
+    if sparse.issparse(data):
+        # Only the batch's rows are ever made dense.
+        return torch.as_tensor(data[index].toarray())
     return torch.as_tensor(data[index])
+
+
+def take_rows(data, index):
+    """Rows ``index`` of any training input, as the module receives them.
+
+    Arrays, tensors, sparse matrices and dicts of them are indexed as a
+    batch; other data (skorch's ``SliceDataset``, a torch ``Dataset``, a
+    sequence) are read row by row and collated by torch's DataLoader rule.
+    """
+    if _batchable(data):
+        return _take(data, np.asarray(index, dtype=np.int64))
+    return default_collate([data[int(i)] for i in index])
+
+
+def subset_rows(data, index):
+    """Rows ``index`` (integers) of any training input, as the same kind of data."""
+    if isinstance(data, Mapping):
+        return {key: subset_rows(value, index) for key, value in data.items()}
+    if _batchable(data) or isinstance(data, SliceDataset):
+        return data[index]
+    return Subset(data, index)
+
+
+def pad_rows(data, n):
+    """Arrays, sparse matrices or dicts of them with ``n`` zero rows appended.
+
+    Other data are returned as they are.
+    """
+    if isinstance(data, Mapping):
+        return {key: pad_rows(value, n) for key, value in data.items()}
+    if sparse.issparse(data):
+        zeros = sparse.csr_matrix((n, data.shape[1]), dtype=data.dtype)
+        return sparse.vstack([data, zeros], format="csr")
+    if isinstance(data, np.ndarray):
+        return np.concatenate([data, np.zeros((n, *data.shape[1:]), data.dtype)])
+    if isinstance(data, torch.Tensor):
+        return torch.cat([data, data.new_zeros((n, *data.shape[1:]))])
+    return data
 
 
 class BatchDataset(Dataset):
@@ -55,8 +97,9 @@ class BatchDataset(Dataset):
     small MLP costs more than the network itself, the more so for dict
     batches. A batch holds the very tensors that row-wise collation gives
     (same rows, order, values and dtypes), so training is unchanged. Use it
-    with :func:`collate_batch` as the DataLoader's ``collate_fn``. Data other
-    than arrays, tensors and dicts of them is still collated row by row.
+    with :func:`collate_batch` as the DataLoader's ``collate_fn``. Sparse
+    matrices are made dense one batch at a time. Data other than arrays,
+    tensors, sparse matrices and dicts of them is still collated row by row.
     """
 
     def __getitems__(self, indices):
@@ -75,94 +118,6 @@ def collate_batch(batch):
     return batch
 
 
-class OutlierLedger(Callback):
-    """Per training row: batches seen, batches masked, and the masked fraction.
-
-    A skorch callback fed by :class:`ZErrorNet`, which hands each training
-    batch's :class:`~sk_zerror.ZErrorOutput` to ``on_batch_end``. The counts
-    live on the net's device and are read once per epoch, when the share of
-    training samples masked in their batch is recorded in the history as
-    ``masked_fraction``. They are reset whenever skorch initialises the net
-    (``initialize``, and ``fit`` without warm start); ``partial_fit`` adds to
-    them.
-
-    Parameters
-    ----------
-    n_rows : int
-        Number of training rows; batches carry their row indices under the
-        ``"row"`` key of the batch dict.
-    predictions : callable, default=None
-        Maps a training batch's network outputs to per-row values of shape
-        (batch_size, k) (the classifier's class probabilities), summed per
-        row in ``prediction_sum_``; ``None`` keeps no such sum.
-
-    Attributes
-    ----------
-    seen_ : Tensor of shape (n_rows,)
-        Training batches each row was in.
-    masked_ : Tensor of shape (n_rows,)
-        Training batches in which the row was masked (any of its outputs).
-    score_sum_ : Tensor of shape (n_rows, n_outputs), float64
-        Sum of the row's z-scores in its training batches: divided by
-        ``seen_``, its mean z-score over the training run.
-    prediction_sum_ : Tensor of shape (n_rows, k), float64, or None
-        Sum of ``predictions`` of the row's outputs in its training batches:
-        divided by ``seen_``, its mean prediction over the training run
-        (None without ``predictions``).
-    """
-
-    def __init__(self, n_rows, predictions=None):
-        self.n_rows = n_rows
-        self.predictions = predictions
-
-    def initialize(self):
-        self.seen_ = None
-        self.masked_ = None
-        self.score_sum_ = None
-        self.prediction_sum_ = None
-        return self
-
-    def on_epoch_begin(self, net, **kwargs):
-        if self.seen_ is None:
-            self.seen_ = torch.zeros(self.n_rows, device=net.device)
-            self.masked_ = torch.zeros(self.n_rows, device=net.device)
-        self.epoch_masked_ = None
-        self.epoch_seen_ = 0
-
-    def on_batch_end(
-        self, net, batch=None, training=False, zerror=None, y_pred=None, **kwargs
-    ):
-        if not training or zerror is None or zerror.mask.numel() == 0:
-            return
-        mask = zerror.mask.reshape(zerror.mask.shape[0], -1)
-        masked = self.epoch_masked_
-        count = (~mask).sum()
-        self.epoch_masked_ = count if masked is None else masked + count
-        self.epoch_seen_ += mask.numel()
-        X = batch[0]
-        if isinstance(X, Mapping) and ROW in X:
-            rows = to_tensor(X[ROW], device=net.device).long()
-            self.seen_.index_add_(0, rows, torch.ones_like(rows, dtype=torch.float))
-            outlier = (~mask).any(dim=1).to(self.masked_.dtype)
-            self.masked_.index_add_(0, rows, outlier)
-            scores = zerror.scores.reshape(mask.shape)
-            if self.score_sum_ is None:
-                self.score_sum_ = scores.new_zeros((self.n_rows, mask.shape[1]))
-            self.score_sum_.index_add_(0, rows, scores)
-            if self.predictions is not None and y_pred is not None:
-                values = self.predictions(y_pred.detach()).double()
-                if self.prediction_sum_ is None:
-                    self.prediction_sum_ = values.new_zeros(
-                        (self.n_rows, values.shape[1])
-                    )
-                self.prediction_sum_.index_add_(0, rows, values)
-
-    def on_epoch_end(self, net, **kwargs):
-        if self.epoch_masked_ is not None and self.epoch_seen_:
-            fraction = float(self.epoch_masked_) / self.epoch_seen_
-            net.history.record("masked_fraction", fraction)
-
-
 class ZErrorNet(NeuralNet):
     """A skorch net that trains on a dict batch with a Z-Error criterion.
 
@@ -171,7 +126,8 @@ class ZErrorNet(NeuralNet):
     The criterion's :meth:`evaluate` gives the elementwise loss, the mask and
     the z-scores of each batch, its :meth:`reduce` the loss (the
     sample-weighted mean over the inliers); each step hands the evaluation to
-    the callbacks as ``zerror`` (:class:`OutlierLedger` counts from it).
+    the callbacks as ``zerror`` (:class:`~sk_zerror._ledger.OutlierLedger`
+    counts from it).
     A validation batch is scored with the criterion's ``unmasked_loss``
     (recorded as ``valid_loss``): every row counts, and no statistics are
     computed.
@@ -179,8 +135,11 @@ class ZErrorNet(NeuralNet):
 
     def infer(self, x, **fit_params):
         x = to_tensor(x, device=self.device)
-        if isinstance(x, Mapping):
+        if isinstance(x, Mapping) and FEATURES in x:
             x = x[FEATURES]
+        if isinstance(x, Mapping):
+            # A dict of inputs is keyed by the module's forward arguments.
+            return self.module_(**x, **fit_params)
         return self.module_(x, **fit_params)
 
     def evaluate_loss(self, y_pred, y_true, X=None):

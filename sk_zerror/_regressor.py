@@ -1,16 +1,17 @@
 """ZErrorRegressor: a neural-network regressor that forgets gross target errors."""
 
+from functools import partial
 from numbers import Real
 
 import numpy as np
 import torch
 from sklearn.base import RegressorMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_sample_weight
 
-from ._base import ZErrorBase, as_float32
+from ._base import ZErrorBase
 from ._losses import REGRESSION_VALUES, ZErrorMSELoss
 from ._scoring import trimmed_mean_squared_error
+from ._training import as_float32
 from ._zscore import group_statistics, rounding_eps, usable_groups
 
 
@@ -332,32 +333,36 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
         self : ZErrorRegressor
             The fitted estimator.
         """
-        X, y = self._validate_X_y(X, y, multi_output=True, y_numeric=True)
-        sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
-        sigma = float(self.sigma)
-        y2d = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
-        self._y_1d = np.ndim(y) == 1
-        self.n_outputs_ = y2d.shape[1]
-        self.target_center_, self.target_scale_ = _target_statistics(
-            y2d, self.center, self.scale
+        X, y, sample_weight, record = self._validate_training_data(
+            X, y, sample_weight, multi_output=True, y_numeric=True
         )
-        y_scaled = (y2d - self.target_center_) / self.target_scale_
-        X32 = as_float32(X)
-        y32 = as_float32(y_scaled)
-        self._first_run(X32, y32, sample_weight, self.n_outputs_, sigma)
-        self._record_outliers(X32, y32, sigma)
-        keep = self._rows_to_retrain()
-        if keep is not None:
-            # The outlier attributes stay those of the run that saw every row.
-            # Its gross errors are found whole, so the rows kept are trained
-            # on without masking, which would only refuse hard valid ones.
-            self._retrain(
-                X32, y32, sample_weight, self.n_outputs_, sigma, keep, masking=False
-            )
-        return self
+        y2d = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+        n_outputs = y2d.shape[1]
+        center, scale = _target_statistics(y2d, self.center, self.scale)
+        y32 = as_float32((y2d - center) / scale)
+        settings = self._run_settings(X, n_outputs, float(self.sigma))
+        runs, outliers = self._fit_runs(settings, X, y32, sample_weight)
+        return self._set_fitted(
+            record,
+            runs,
+            outliers,
+            n_outputs_=n_outputs,
+            target_center_=center,
+            target_scale_=scale,
+            _y_1d=np.ndim(y) == 1,
+        )
 
-    def _make_criterion(self, options):
-        return ZErrorMSELoss(zscore_of=self.zscore_of, **options)
+    # The retrain is an unmasked refit on the kept rows: the first run's
+    # ledger finds gross errors whole, and masking the rest would only refuse
+    # hard valid rows. The outlier attributes stay those of the first run,
+    # which saw every row.
+    _retrain_masks = False
+
+    def _loss(self, n_outputs):
+        return partial(ZErrorMSELoss, zscore_of=self.zscore_of)
+
+    def _find_outliers(self, settings, runs, X, target, kept):
+        return self._zscore_outliers(settings, runs[0], X, target)
 
     _stopping_key = "valid_trimmed_loss"
 

@@ -5,6 +5,8 @@ import math
 import numpy as np
 from skorch.callbacks import Callback
 
+from ._zscore import sigma_tensor
+
 __all__ = ["SigmaScheduler", "sigma_at_epoch"]
 
 SCHEDULES = ("linear", "cosine", "exponential")
@@ -149,8 +151,9 @@ class SigmaScheduler(Callback):
                 f"SigmaScheduler needs a Z-Error criterion with set_sigma; "
                 f"net.{self.criterion}_ is {type(criterion).__name__}."
             )
-        # The criterion validates sigma (> 0, its shape) where it is set.
-        criterion.set_sigma(self.target)
+        # The target is checked by the core's rule before the first epoch, which
+        # may not reach it; on_epoch_begin is the only place sigma is written.
+        sigma_tensor(self.target)
         return criterion
 
     def on_train_begin(self, net, **kwargs):

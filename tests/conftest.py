@@ -66,3 +66,28 @@ def spawn_ranks(tmp_path_factory):
         ]
 
     return spawn
+
+
+@pytest.fixture
+def make_net():
+    """A small ZErrorNet (Linear 2 -> 1, batch 8) with an OutlierLedger."""
+    from sk_zerror import ZErrorMSELoss
+    from sk_zerror._ledger import OutlierLedger
+    from sk_zerror._network import BatchDataset, ZErrorNet, collate_batch
+
+    def make(n_rows=8, max_epochs=1, predictions=None, **kwargs):
+        net = ZErrorNet(
+            torch.nn.Linear(2, 1),
+            criterion=ZErrorMSELoss(sigma=1.0),
+            max_epochs=max_epochs,
+            batch_size=8,
+            train_split=None,
+            verbose=0,
+            callbacks=[("ledger", OutlierLedger(n_rows, predictions=predictions))],
+            dataset=BatchDataset,
+            iterator_train__collate_fn=collate_batch,
+            **kwargs,
+        )
+        return net.initialize()
+
+    return make

@@ -5,7 +5,6 @@ from numpy.testing import assert_array_equal
 from skorch.callbacks import Callback
 
 from sk_zerror import ZErrorClassifier, ZErrorRegressor
-from sk_zerror._base import resolve_device
 
 
 @pytest.fixture
@@ -13,13 +12,6 @@ def data():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(60, 4))
     return X, X[:, 0] - X[:, 1]
-
-
-def test_device_resolution():
-    assert resolve_device("cpu") == "cpu"
-    assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
-    with pytest.raises(ValueError, match="is not a torch device"):
-        resolve_device("tpu9")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="tests the CPU-only message")
@@ -125,3 +117,58 @@ def test_classifier_shares_the_base(data):
     X, y = data
     clf = ZErrorClassifier(max_epochs=2, random_state=0).fit(X, y > 0)
     assert_array_equal(clf.classes_, [False, True])
+
+
+class AttributeProbe(Callback):
+    """Records, at each epoch's end, the estimator's attributes ending in ``_``."""
+
+    def __init__(self, attributes):
+        # A function survives the estimator's deep copy of its callbacks.
+        self.attributes = attributes
+
+    def on_epoch_end(self, net, **kwargs):
+        self.attributes()
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda probe: ZErrorRegressor(max_epochs=4, callbacks=[probe]),
+        lambda probe: ZErrorClassifier(max_epochs=4, callbacks=[probe]),
+    ],
+)
+def test_no_fitted_attribute_exists_before_fit_returns(data, make):
+    X, y = data
+    y = y.copy()
+    if isinstance(make(None), ZErrorRegressor):
+        y[:4] += 30  # gross errors to flag, so that both runs train
+    else:
+        y = y > 0
+        y[:6] = ~y[:6]  # flipped labels to flag
+    seen = []
+    estimator = None
+
+    def attributes():
+        seen.append(
+            sorted(
+                name
+                for name in vars(estimator)
+                if name.endswith("_") and not name.startswith("__")
+            )
+        )
+
+    estimator = make(AttributeProbe(attributes))
+    estimator.fit(X, y)
+    assert len(seen) == sum(len(h) for h in estimator.run_histories_) == 4
+    assert len(estimator.run_histories_) == 2
+    # Not even scikit-learn's n_features_in_: every one is set as fit returns.
+    assert seen == [[]] * 4
+    fitted = {name for name in vars(estimator) if name.endswith("_")}
+    assert {
+        "net_",
+        "run_histories_",
+        "outlier_mask_",
+        "outlier_scores_",
+        "outlier_frequency_",
+        "n_features_in_",
+    } <= fitted

@@ -1,5 +1,4 @@
 import pickle
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -12,7 +11,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sk_zerror import ZErrorClassifier, find_label_outliers
+from sk_zerror._base import first_run_epochs, retrain_epochs, rows_to_retrain
 from sk_zerror._classifier import class_probabilities
+from sk_zerror._training import RunResult, hold_out_is_usable
 
 FAST = dict(max_epochs=40, random_state=0)
 
@@ -274,7 +275,11 @@ def test_small_tables_train_without_a_hold_out():
 def test_first_run_epochs(params, n_samples, expected):
     clf = ZErrorClassifier(max_epochs=100, **params)
     y = np.arange(n_samples) % 2
-    assert clf._first_run_epochs(n_samples, y) == expected
+    stops_early = clf.early_stopping and hold_out_is_usable(
+        n_samples, y, clf.validation_fraction, stratified=True
+    )
+    epochs = first_run_epochs(100, clf.retrain_without_outliers, stops_early)
+    assert epochs == expected
 
 
 def run_probabilities(clf, X):
@@ -341,27 +346,18 @@ def test_retrain_gets_the_epochs_the_first_run_left(noisy_binary):
     ],
 )
 def test_retrain_epochs(used, best, expected):
-    clf = ZErrorClassifier(max_epochs=100)
-    callbacks = []
-    if best is not None:
-        callbacks.append(("early_stopping", SimpleNamespace(best_epoch_=best)))
-    clf.net_ = SimpleNamespace(history=[{}] * used, callbacks_=callbacks)
-    assert clf._retrain_epochs() == expected
+    first = RunResult(net=None, ledger=None, history=[{}] * used, best_epoch=best)
+    assert retrain_epochs(first, 100) == expected
 
 
 def test_retrain_keeps_classes_that_would_vanish():
     y = np.array([0] * 6 + [1] * 6 + [2] * 3)
-    clf = ZErrorClassifier()
-    clf.classes_ = np.arange(3)
-    clf.outlier_mask_ = np.isin(np.arange(15), [0, 13, 14])
-    keep = clf._rows_to_retrain(y)
+    keep = rows_to_retrain(np.isin(np.arange(15), [0, 13, 14]), y)
     # Class 2 would keep one row: it keeps all three; row 0 is left out.
     assert_array_equal(keep, np.arange(15) != 0)
-    clf.outlier_mask_ = np.isin(np.arange(15), [13, 14])
-    assert clf._rows_to_retrain(y) is None  # nothing left to leave out
-    clf.set_params(retrain_without_outliers=False)
-    clf.outlier_mask_[0] = True
-    assert clf._rows_to_retrain(y) is None
+    # Nothing left to leave out.
+    assert rows_to_retrain(np.isin(np.arange(15), [13, 14]), y) is None
+    assert rows_to_retrain(np.zeros(15, dtype=bool), y) is None
 
 
 def test_retrain_without_outliers_must_be_a_boolean(noisy_iris):

@@ -22,7 +22,10 @@ CUTOFF_NOT_ZERO = (
 def expected_failed_checks(estimator):
     if isinstance(estimator, ZThresholdCalibrator):
         return {"check_classifiers_train": CUTOFF_NOT_ZERO}
-    return {"check_sample_weight_equivalence_on_dense_data": SGD_WEIGHTS}
+    return {
+        "check_sample_weight_equivalence_on_dense_data": SGD_WEIGHTS,
+        "check_sample_weight_equivalence_on_sparse_data": SGD_WEIGHTS,
+    }
 
 
 @parametrize_with_checks(

@@ -5,13 +5,10 @@ from numpy.testing import assert_allclose
 from skorch.dataset import Dataset
 from torch.utils.data import DataLoader, Subset
 
-from sk_zerror import ZErrorMSELoss
 from sk_zerror._network import (
     ROW,
     WEIGHT,
     BatchDataset,
-    OutlierLedger,
-    ZErrorNet,
     collate_batch,
     make_mlp,
 )
@@ -25,23 +22,7 @@ def test_make_mlp_layers():
     assert [type(x).__name__ for x in make_mlp(5, 1, [], "relu", 0.0)] == ["Linear"]
 
 
-def make_net(n_rows=8, max_epochs=1, predictions=None, **kwargs):
-    net = ZErrorNet(
-        torch.nn.Linear(2, 1),
-        criterion=ZErrorMSELoss(sigma=1.0),
-        max_epochs=max_epochs,
-        batch_size=8,
-        train_split=None,
-        verbose=0,
-        callbacks=[("ledger", OutlierLedger(n_rows, predictions=predictions))],
-        dataset=BatchDataset,
-        iterator_train__collate_fn=collate_batch,
-        **kwargs,
-    )
-    return net.initialize()
-
-
-def test_get_loss_is_the_weighted_masked_mean():
+def test_get_loss_is_the_weighted_masked_mean(make_net):
     net = make_net()
     y_pred = torch.tensor([[0.0]] * 7 + [[50.0]])
     y_true = torch.zeros(8, 1)
@@ -56,31 +37,7 @@ def test_get_loss_is_the_weighted_masked_mean():
     assert_allclose(output.count.item(), weight[:7].sum().item())
 
 
-def ledger_data():
-    X = np.zeros((8, 2), dtype=np.float32)
-    y = np.zeros((8, 1), dtype=np.float32)
-    y[7] = 50.0
-    y[:7, 0] = np.arange(7) * 0.1
-    return {"X": X, ROW: np.arange(8)}, y
-
-
-def test_the_ledger_counts_each_training_batch_and_resets_on_fit():
-    net = make_net(max_epochs=3)
-    X, y = ledger_data()
-    net.fit(X, y)
-    ledger = dict(net.callbacks_)["ledger"]
-    assert ledger.seen_.tolist() == [3.0] * 8
-    assert ledger.masked_.tolist() == [0.0] * 7 + [3.0]
-    assert_allclose(net.history[:, "masked_fraction"], [1 / 8] * 3)
-    # partial_fit goes on counting; fit starts a new training run from zero.
-    net.partial_fit(X, y)
-    assert ledger.seen_.tolist() == [6.0] * 8
-    net.fit(X, y)
-    assert ledger.seen_.tolist() == [3.0] * 8
-    assert ledger.masked_.tolist() == [0.0] * 7 + [3.0]
-
-
-def test_infer_feeds_only_the_features_to_the_module():
+def test_infer_feeds_only_the_features_to_the_module(make_net):
     net = make_net()
     X = {"X": np.ones((3, 2), dtype=np.float32), ROW: np.arange(3)}
     out = net.infer(X)
@@ -121,22 +78,3 @@ def test_batch_dataset_gives_the_batches_of_row_wise_collation(y):
             if y is None:
                 continue
             assert ya.dtype == yb.dtype and torch.equal(ya, yb)
-
-
-def doubled(outputs):
-    return torch.cat([outputs, 2 * outputs], dim=1)
-
-
-def test_the_ledger_sums_each_rows_training_predictions():
-    # At lr 0 every training batch predicts the initial bias for every row.
-    net = make_net(max_epochs=3, predictions=doubled, lr=0.0)
-    X, y = ledger_data()
-    net.fit(X, y)
-    ledger = dict(net.callbacks_)["ledger"]
-    bias = net.module_.bias.item()
-    assert ledger.prediction_sum_.dtype == torch.float64
-    assert_allclose(ledger.prediction_sum_.numpy(), [[3 * bias, 6 * bias]] * 8)
-    # Without ``predictions`` no sum is kept.
-    plain = make_net(max_epochs=1)
-    plain.fit(X, y)
-    assert dict(plain.callbacks_)["ledger"].prediction_sum_ is None
