@@ -42,6 +42,20 @@ from ._zscore import CENTERS, SCALES, TAILS
 
 __all__ = ["ZErrorBase", "as_float32", "resolve_device"]
 
+# skorch's double-underscore parameters the estimators pass on to the net.
+ROUTED_PREFIXES = ("module__", "optimizer__", "iterator_train__", "iterator_valid__")
+# Routed parameters the estimators set themselves, and why a user may not.
+RESERVED = {
+    "optimizer__weight_decay": "use weight_decay",
+    "iterator_train__collate_fn": "the estimators collate whole batches, with "
+    "the training-row index the ledger needs",
+    "iterator_valid__collate_fn": "the estimators collate whole batches",
+    "iterator_train__batch_size": "use batch_size",
+    "iterator_valid__batch_size": "use batch_size",
+    "iterator_train__shuffle": "training batches are always shuffled",
+    "iterator_train__dataset": "the estimators build the dataset",
+    "iterator_valid__dataset": "the estimators build the dataset",
+}
 # Fewest rows of a class that a retrain without the outliers keeps.
 MIN_CLASS_ROWS = 2
 # What scikit-learn's input validation records on the estimator.
@@ -159,6 +173,51 @@ class ZErrorBase(BaseEstimator):
         tags.input_tags.sparse = True
         return tags
 
+    # -- skorch's double-underscore parameters -----------------------------
+
+    def _routed_params(self):
+        return {key: value for key, value in vars(self).items() if "__" in key[1:]}
+
+    def get_params(self, deep=True):
+        return {**super().get_params(deep=deep), **self._routed_params()}
+
+    def set_params(self, **params):
+        routed = [key for key in params if key.startswith(ROUTED_PREFIXES)]
+        vars(self).update({key: params.pop(key) for key in routed})
+        return super().set_params(**params)
+
+    def _check_routed(self):
+        """The routed parameters, split into the module's and the net's."""
+        module_params, net_params = {}, {}
+        for key, value in self._routed_params().items():
+            if not key.startswith(ROUTED_PREFIXES):
+                raise ValueError(
+                    f"{type(self).__name__} got an unknown parameter {key!r}: "
+                    "the double-underscore parameters are skorch's "
+                    + ", ".join(f"{prefix}*" for prefix in ROUTED_PREFIXES)
+                    + "."
+                )
+            if key in RESERVED:
+                raise ValueError(f"{key} cannot be set: {RESERVED[key]}.")
+            if key.startswith("module__"):
+                module_params[key[len("module__") :]] = value
+            else:
+                net_params[key] = value
+        if module_params and (
+            self.module is None or isinstance(self.module, torch.nn.Module)
+        ):
+            raise ValueError(
+                f"module__{next(iter(module_params))} needs a module class (it "
+                "is passed to the class); module is "
+                f"{'None (the default MLP)' if self.module is None else 'an instance'}."
+            )
+        clash = set(module_params) & set(self.module_params or {})
+        if clash:
+            raise ValueError(
+                f"module__{clash.pop()} is also in module_params: set it once."
+            )
+        return module_params, net_params
+
     # -- validation, once, at fit ------------------------------------------
 
     def _validate_training_data(self, X, y, sample_weight, **y_params):
@@ -211,9 +270,10 @@ class ZErrorBase(BaseEstimator):
                 "module that takes it as module=."
             )
         device = resolve_device(self.device) if self.accelerator is None else None
+        module_params, net_params = self._check_routed()
         spec = (
             self.module,
-            self.module_params,
+            {**(self.module_params or {}), **module_params},
             self._hidden_layer_sizes() if self.module is None else None,
             self.activation,
             self.dropout,
@@ -259,6 +319,7 @@ class ZErrorBase(BaseEstimator):
             verbose=self.verbose,
             callbacks=list(self.callbacks or []),
             ledger_predictions=self._ledger_predictions,
+            net_params=net_params,
         )
 
     # -- the two-run plan --------------------------------------------------

@@ -48,9 +48,12 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
         The network. ``None`` builds a multi-layer perceptron from
         ``hidden_layer_sizes``, ``activation`` and ``dropout``, sized from the
         data. An instance is deep-copied before training (never modified); a
-        class is instantiated with ``module_params``. It must map a float32
-        tensor (n_samples, n_features) to logits of shape (n_samples, 1) for
-        two classes, or (n_samples, n_classes) for more.
+        class is instantiated with ``module_params``. It takes a batch of
+        ``X`` as skorch gives it (a float32 tensor of shape (batch, ...); a
+        dict X as keyword arguments of ``forward``) and returns logits of
+        shape (batch, 1) for two classes, or (batch, n_classes) for more,
+        which is checked on the first two samples before training. The
+        default MLP takes 2-D tables only.
     module_params : dict, default=None
         Keyword arguments for ``module`` when it is a class.
     hidden_layer_sizes : sequence of int, default=(100,)
@@ -176,6 +179,17 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, shuffling and dropout. Training runs on
         its own torch random stream, so the caller's generator is untouched.
+    **routed : skorch's double-underscore parameters
+        ``module__<name>`` (arguments of a ``module`` class, with
+        ``module_params``), ``optimizer__<name>`` (e.g. ``momentum``),
+        ``iterator_train__<name>`` and ``iterator_valid__<name>`` (DataLoader
+        options such as ``num_workers``, ``pin_memory``), passed to skorch as
+        they are; ``get_params``, ``set_params`` and ``clone`` keep them.
+        Refused at fit, with the reason: other prefixes,
+        ``optimizer__weight_decay`` (use ``weight_decay``), ``module__*``
+        without a module class, and the iterators' ``collate_fn``,
+        ``batch_size``, ``shuffle`` and ``dataset`` (the estimators batch
+        their inputs with the training-row index the ledger needs).
 
     Attributes
     ----------
@@ -286,6 +300,7 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
         callbacks=None,
         verbose=0,
         random_state=None,
+        **routed,
     ):
         self.module = module
         self.module_params = module_params
@@ -319,6 +334,9 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
         self.callbacks = callbacks
         self.verbose = verbose
         self.random_state = random_state
+        # skorch's double-underscore parameters (module__*, optimizer__*,
+        # iterator_train__*, iterator_valid__*), checked at fit.
+        vars(self).update(routed)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
@@ -326,8 +344,14 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data; pandas DataFrames set ``feature_names_in_``.
+        X : array-like, sparse matrix, tensor, dict or Dataset
+            Training data of n_samples: an array or tensor of shape
+            (n_samples, ...) (pandas DataFrames set ``feature_names_in_``), a
+            scipy sparse matrix (made dense one batch at a time), a dict of
+            such arrays keyed by the module's ``forward`` arguments (skorch's
+            ``SliceDict`` for scikit-learn's searches), or a torch
+            ``Dataset`` or skorch ``SliceDataset`` (read batch by batch; ``y``
+            is then required). See the user guide, "Inputs and modules".
         y : array-like of shape (n_samples,)
             Class labels, of any type.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -446,8 +470,8 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples.
+        X : array-like, sparse matrix, tensor, dict or Dataset
+            Samples, of the kind given to ``fit``.
 
         Returns
         -------
@@ -463,8 +487,8 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples.
+        X : array-like, sparse matrix, tensor, dict or Dataset
+            Samples, of the kind given to ``fit``.
 
         Returns
         -------
@@ -481,8 +505,8 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples.
+        X : array-like, sparse matrix, tensor, dict or Dataset
+            Samples, of the kind given to ``fit``.
 
         Returns
         -------

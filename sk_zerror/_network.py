@@ -49,7 +49,12 @@ def _take(data, index):
     if sparse.issparse(data):
         # Only the batch's rows are ever made dense.
         return torch.as_tensor(data[index].toarray())
-    return torch.as_tensor(data[index])
+    if isinstance(data, np.ndarray | torch.Tensor):
+        return torch.as_tensor(data[index])
+    # A Dataset or a sequence: its samples, collated by torch's rule.
+    many = getattr(data, "__getitems__", None)
+    samples = many(index.tolist()) if many else [data[int(i)] for i in index]
+    return default_collate(samples)
 
 
 def take_rows(data, index):
@@ -57,11 +62,10 @@ def take_rows(data, index):
 
     Arrays, tensors, sparse matrices and dicts of them are indexed as a
     batch; other data (skorch's ``SliceDataset``, a torch ``Dataset``, a
-    sequence) are read row by row and collated by torch's DataLoader rule.
+    sequence) are read sample by sample and collated by torch's DataLoader
+    rule.
     """
-    if _batchable(data):
-        return _take(data, np.asarray(index, dtype=np.int64))
-    return default_collate([data[int(i)] for i in index])
+    return _take(data, np.asarray(index, dtype=np.int64))
 
 
 def subset_rows(data, index):
@@ -98,13 +102,11 @@ class BatchDataset(Dataset):
     batches. A batch holds the very tensors that row-wise collation gives
     (same rows, order, values and dtypes), so training is unchanged. Use it
     with :func:`collate_batch` as the DataLoader's ``collate_fn``. Sparse
-    matrices are made dense one batch at a time. Data other than arrays,
-    tensors, sparse matrices and dicts of them is still collated row by row.
+    matrices are made dense one batch at a time; the samples of a Dataset
+    (or a sequence) are read one by one and collated by torch's rule.
     """
 
     def __getitems__(self, indices):
-        if not (_batchable(self.X) and (self.y is None or _batchable(self.y))):
-            return default_collate([self[i] for i in indices])
         index = np.asarray(indices, dtype=np.int64)
         X = _take(self.X, index)
         if self.y is None:

@@ -51,8 +51,11 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
         The network. ``None`` builds a multi-layer perceptron from
         ``hidden_layer_sizes``, ``activation`` and ``dropout``, sized from the
         data. An instance is deep-copied before training (never modified); a
-        class is instantiated with ``module_params``. It must map a float32
-        tensor (n_samples, n_features) to (n_samples, n_outputs).
+        class is instantiated with ``module_params``. It takes a batch of
+        ``X`` as skorch gives it (a float32 tensor of shape (batch, ...); a
+        dict X as keyword arguments of ``forward``) and returns (batch,),
+        (batch, 1) or (batch, n_outputs), which is checked on the first two
+        samples before training. The default MLP takes 2-D tables only.
     module_params : dict, default=None
         Keyword arguments for ``module`` when it is a class.
     hidden_layer_sizes : sequence of int, default=(100,)
@@ -165,6 +168,17 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, shuffling and dropout. Training runs on
         its own torch random stream, so the caller's generator is untouched.
+    **routed : skorch's double-underscore parameters
+        ``module__<name>`` (arguments of a ``module`` class, with
+        ``module_params``), ``optimizer__<name>`` (e.g. ``momentum``),
+        ``iterator_train__<name>`` and ``iterator_valid__<name>`` (DataLoader
+        options such as ``num_workers``, ``pin_memory``), passed to skorch as
+        they are; ``get_params``, ``set_params`` and ``clone`` keep them.
+        Refused at fit, with the reason: other prefixes,
+        ``optimizer__weight_decay`` (use ``weight_decay``), ``module__*``
+        without a module class, and the iterators' ``collate_fn``,
+        ``batch_size``, ``shuffle`` and ``dataset`` (the estimators batch
+        their inputs with the training-row index the ledger needs).
 
     Attributes
     ----------
@@ -277,6 +291,7 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
         callbacks=None,
         verbose=0,
         random_state=None,
+        **routed,
     ):
         self.module = module
         self.module_params = module_params
@@ -309,6 +324,9 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
         self.callbacks = callbacks
         self.verbose = verbose
         self.random_state = random_state
+        # skorch's double-underscore parameters (module__*, optimizer__*,
+        # iterator_train__*, iterator_valid__*), checked at fit.
+        vars(self).update(routed)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -321,8 +339,14 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data; pandas DataFrames set ``feature_names_in_``.
+        X : array-like, sparse matrix, tensor, dict or Dataset
+            Training data of n_samples: an array or tensor of shape
+            (n_samples, ...) (pandas DataFrames set ``feature_names_in_``), a
+            scipy sparse matrix (made dense one batch at a time), a dict of
+            such arrays keyed by the module's ``forward`` arguments (skorch's
+            ``SliceDict`` for scikit-learn's searches), or a torch
+            ``Dataset`` or skorch ``SliceDataset`` (read batch by batch; ``y``
+            is then required). See the user guide, "Inputs and modules".
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Targets, of any scale.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -380,8 +404,8 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples.
+        X : array-like, sparse matrix, tensor, dict or Dataset
+            Samples, of the kind given to ``fit``.
 
         Returns
         -------

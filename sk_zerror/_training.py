@@ -135,6 +135,9 @@ class RunSettings:
         net's ``valid_loss``.
     ledger_predictions : callable or None
         What the ledger sums per row besides the counts (class probabilities).
+    net_params : dict
+        skorch's double-underscore parameters for the net (``optimizer__*``,
+        ``iterator_train__*``, ``iterator_valid__*``), checked by the estimator.
     """
 
     build_module: Callable
@@ -161,6 +164,7 @@ class RunSettings:
     verbose: int
     callbacks: list = field(default_factory=list)
     ledger_predictions: Callable | None = None
+    net_params: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -344,6 +348,7 @@ def train_run(settings, X, y, sample_weight, *, seed, max_epochs, masking=True):
             iterator_train__collate_fn=collate_batch,
             iterator_valid__collate_fn=collate_batch,
             **options,
+            **settings.net_params,
         )
         net.initialize()
         check_module_output(net, X, n_samples, settings.n_outputs)

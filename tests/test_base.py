@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 from numpy.testing import assert_array_equal
+from sklearn.base import clone
 from skorch.callbacks import Callback
 
 from sk_zerror import ZErrorClassifier, ZErrorRegressor
@@ -172,3 +173,55 @@ def test_no_fitted_attribute_exists_before_fit_returns(data, make):
         "outlier_frequency_",
         "n_features_in_",
     } <= fitted
+
+
+def test_skorch_double_underscore_parameters_are_routed(data):
+    X, y = data
+    reg = ZErrorRegressor(
+        module=Wide,
+        module__width=5,
+        optimizer="sgd",
+        optimizer__momentum=0.5,
+        iterator_train__pin_memory=False,
+        iterator_valid__num_workers=0,
+        max_epochs=2,
+        random_state=0,
+    )
+    params = reg.get_params()
+    assert params["module__width"] == 5 and params["optimizer__momentum"] == 0.5
+    twin = clone(reg)
+    assert twin.get_params()["iterator_train__pin_memory"] is False
+    twin.set_params(module__width=7, sigma=4.0)
+    assert twin.module__width == 7 and twin.sigma == 4.0
+    assert "module__width=5" in repr(reg)
+    reg.fit(X, y)
+    assert reg.net_.module_.body[0].out_features == 5
+    assert reg.net_.optimizer_.param_groups[0]["momentum"] == 0.5
+    assert reg.net_.iterator_valid__num_workers == 0
+    assert clone(twin).fit(X, y).net_.module_.body[0].out_features == 7
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (dict(criterion__sigma=3), "unknown parameter 'criterion__sigma'"),
+        (dict(optimizer__weight_decay=0.1), "use weight_decay"),
+        (dict(iterator_train__collate_fn=list), "collate whole batches"),
+        (dict(iterator_train__batch_size=8), "use batch_size"),
+        (dict(module__width=8), r"needs a module class.*None \(the default MLP\)"),
+        (
+            dict(module=Wide, module_params={"width": 4}, module__width=8),
+            "module__width is also in module_params",
+        ),
+    ],
+)
+def test_routed_parameters_are_checked_at_fit(data, params, match):
+    X, y = data
+    reg = ZErrorRegressor(max_epochs=1, **params)  # __init__ only stores them
+    with pytest.raises(ValueError, match=match):
+        reg.fit(X, y)
+
+
+def test_set_params_refuses_unknown_parameters():
+    with pytest.raises(ValueError, match="Invalid parameter 'criterion'"):
+        ZErrorRegressor().set_params(criterion__sigma=3)
