@@ -31,7 +31,6 @@ from ._schedule import SCHEDULES
 from ._training import (
     OPTIMIZERS,
     RunSettings,
-    as_float32,
     describe,
     hold_out_is_usable,
     network_outputs,
@@ -40,7 +39,7 @@ from ._training import (
 )
 from ._zscore import CENTERS, SCALES, TAILS
 
-__all__ = ["ZErrorBase", "as_float32", "resolve_device"]
+__all__ = ["ZErrorBase", "resolve_device"]
 
 # skorch's double-underscore parameters the estimators pass on to the net.
 ROUTED_PREFIXES = ("module__", "optimizer__", "iterator_train__", "iterator_valid__")

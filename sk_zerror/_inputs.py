@@ -18,7 +18,13 @@ from scipy import sparse
 from sklearn.utils.validation import check_array
 from skorch.helper import SliceDataset
 
-__all__ = ["check_features", "dataset_features", "is_dataset", "is_table"]
+__all__ = [
+    "as_float32",
+    "check_features",
+    "dataset_features",
+    "is_dataset",
+    "is_table",
+]
 
 FLOATS = [np.float32, np.float64]
 
@@ -50,7 +56,9 @@ def dataset_features(dataset):
     return dataset
 
 
-def _as_float32(array):
+def as_float32(array):
+    """Floating arrays and tensors as float32 (a C-contiguous, writable copy
+    only where one is needed); integer ones as they are."""
     if isinstance(array, torch.Tensor):
         return array.float() if array.is_floating_point() else array
     if np.issubdtype(array.dtype, np.floating):
@@ -84,7 +92,7 @@ def _check_value(name, value):
             )
     if tensor.ndim == 0:
         raise ValueError(f"X[{name!r}] is a scalar; it needs one row per sample.")
-    return _as_float32(tensor)
+    return as_float32(tensor)
 
 
 def check_features(X, validate, **check_params):
@@ -134,5 +142,5 @@ def check_features(X, validate, **check_params):
         X = X.astype(np.float32)
         X.sort_indices()
     else:
-        X = _as_float32(X)
+        X = as_float32(X)
     return X, rest, X.shape[0]

@@ -9,9 +9,9 @@ from sklearn.base import RegressorMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import ZErrorBase
+from ._inputs import as_float32
 from ._losses import REGRESSION_VALUES, ZErrorMSELoss
 from ._scoring import trimmed_mean_squared_error
-from ._training import as_float32
 from ._zscore import group_statistics, rounding_eps, usable_groups
 
 

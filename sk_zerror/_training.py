@@ -64,11 +64,6 @@ def private_rng(device):
     return torch.random.fork_rng(devices=cuda)
 
 
-def as_float32(X):
-    """A C-contiguous, writable float32 copy only where one is needed."""
-    return np.require(X, dtype=np.float32, requirements=["C", "W"])
-
-
 def relative_weights(sample_weight):
     """Sample weights rescaled to average 1, or None when all are equal.
 
