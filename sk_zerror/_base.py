@@ -161,6 +161,7 @@ class ZErrorBase(BaseEstimator):
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "device": [str],
+        "mixed_precision": ["boolean"],
         "accelerator": [None, HasMethods(["prepare", "backward"])],
         "callbacks": [None, list],
         "verbose": ["verbose"],
@@ -318,6 +319,7 @@ class ZErrorBase(BaseEstimator):
             verbose=self.verbose,
             callbacks=list(self.callbacks or []),
             ledger_predictions=self._ledger_predictions,
+            mixed_precision=self.mixed_precision,
             net_params=net_params,
         )
 

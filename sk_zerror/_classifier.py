@@ -163,6 +163,12 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
     device : str, default="cpu"
         ``"cpu"``, ``"cuda"`` (or ``"cuda:N"``), or ``"auto"`` (CUDA when
         available). Ignored when ``accelerator`` is set.
+    mixed_precision : bool, default=False
+        Run the module's forward under ``torch.autocast`` in bfloat16 (on
+        CUDA, or the CPU), for speed and memory on large networks; the
+        outputs are cast back to float32 before the loss, so the batch
+        statistics, the mask and the ledger keep full precision. Ignored
+        with ``accelerator``, whose own ``mixed_precision`` setting applies.
     accelerator : accelerate.Accelerator, default=None
         Train data-parallel through `accelerate
         <https://huggingface.co/docs/accelerate>`_ (``accelerate launch``,
@@ -296,6 +302,7 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
         validation_fraction=0.1,
         n_iter_no_change=10,
         device="cpu",
+        mixed_precision=False,
         accelerator=None,
         callbacks=None,
         verbose=0,
@@ -330,6 +337,7 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.device = device
+        self.mixed_precision = mixed_precision
         self.accelerator = accelerator
         self.callbacks = callbacks
         self.verbose = verbose

@@ -133,12 +133,28 @@ class ZErrorNet(NeuralNet):
     A validation batch is scored with the criterion's ``unmasked_loss``
     (recorded as ``valid_loss``): every row counts, and no statistics are
     computed.
+
+    ``mixed_precision=True`` runs the module's forward under
+    ``torch.autocast`` in bfloat16 (on the net's device type, CPU included)
+    and hands float32 outputs on, so that the loss, its batch statistics and
+    the ledger are never computed in reduced precision.
     """
+
+    def __init__(self, *args, mixed_precision=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.mixed_precision = mixed_precision
 
     def infer(self, x, **fit_params):
         x = to_tensor(x, device=self.device)
         if isinstance(x, Mapping) and FEATURES in x:
             x = x[FEATURES]
+        if not self.mixed_precision:
+            return self._forward_module(x, fit_params)
+        device_type = torch.device(self.device).type
+        with torch.autocast(device_type=device_type, dtype=torch.bfloat16):
+            return self._forward_module(x, fit_params).float()
+
+    def _forward_module(self, x, fit_params):
         if isinstance(x, Mapping):
             # A dict of inputs is keyed by the module's forward arguments.
             return self.module_(**x, **fit_params)

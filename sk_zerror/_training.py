@@ -130,6 +130,8 @@ class RunSettings:
         net's ``valid_loss``.
     ledger_predictions : callable or None
         What the ledger sums per row besides the counts (class probabilities).
+    mixed_precision : bool
+        bfloat16 autocast of the module's forward (:class:`ZErrorNet`).
     net_params : dict
         skorch's double-underscore parameters for the net (``optimizer__*``,
         ``iterator_train__*``, ``iterator_valid__*``), checked by the estimator.
@@ -159,6 +161,7 @@ class RunSettings:
     verbose: int
     callbacks: list = field(default_factory=list)
     ledger_predictions: Callable | None = None
+    mixed_precision: bool = False
     net_params: dict = field(default_factory=dict)
 
 
@@ -227,7 +230,7 @@ def _callbacks(settings, sigma, sigma_start, hold_out):
 
 def _net_class_and_options(settings):
     if settings.accelerator is None:
-        options = {}
+        options = {"mixed_precision": settings.mixed_precision}
         if not settings.verbose:
             # skorch builds its epoch table even when nothing prints it.
             options["callbacks__print_log"] = None

@@ -225,3 +225,16 @@ def test_routed_parameters_are_checked_at_fit(data, params, match):
 def test_set_params_refuses_unknown_parameters():
     with pytest.raises(ValueError, match="Invalid parameter 'criterion'"):
         ZErrorRegressor().set_params(criterion__sigma=3)
+
+
+def test_mixed_precision_fits_with_full_precision_statistics(data):
+    X, y = data
+    y = y.copy()
+    y[:4] += 30
+    reg = ZErrorRegressor(mixed_precision=True, max_epochs=6, random_state=0)
+    reg.fit(X, y)
+    assert reg.net_.mixed_precision is True
+    assert reg.predict(X).dtype == np.float64
+    assert reg.outlier_mask_[:4].all()
+    with pytest.raises(ValueError, match="'mixed_precision' parameter"):
+        ZErrorRegressor(mixed_precision="bf16", max_epochs=1).fit(X, y)

@@ -78,3 +78,14 @@ def test_batch_dataset_gives_the_batches_of_row_wise_collation(y):
             if y is None:
                 continue
             assert ya.dtype == yb.dtype and torch.equal(ya, yb)
+
+
+def test_mixed_precision_runs_the_module_in_bfloat16_and_returns_float32(make_net):
+    net = make_net(mixed_precision=True)
+    seen = []
+    net.module_.register_forward_hook(lambda m, i, out: seen.append(out.dtype))
+    out = net.infer({"X": np.ones((3, 2), dtype=np.float32), ROW: np.arange(3)})
+    assert seen == [torch.bfloat16]
+    assert out.dtype == torch.float32
+    plain = make_net()
+    assert plain.infer(np.ones((3, 2), dtype=np.float32)).dtype == torch.float32
