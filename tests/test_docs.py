@@ -1,9 +1,11 @@
 """The documentation: API reference coverage, docstrings, guide doctests, build."""
 
+import contextlib
 import dataclasses
 import doctest
 import importlib.util
 import inspect
+import io
 import os
 import re
 import shutil
@@ -142,6 +144,33 @@ def test_gallery_example_has_title_and_figure(path):
     assert len(rule) >= len(title) and rule == closing
     assert "plt.show()" in source or "savefig" in source
     compile(source, str(path), "exec")
+
+
+README = DOCS.parent / "README.md"
+
+
+def _readme_python_blocks():
+    return re.findall(r"^```python\n(.*?)^```", README.read_text(), re.S | re.M)
+
+
+def _run_block(code):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, str(README), "exec"), {"__name__": "__readme__"})
+    return out.getvalue().split()
+
+
+def test_readme_regressor_example_prints_what_it_says():
+    (code,) = [b for b in _readme_python_blocks() if "ZErrorRegressor(" in b]
+    # Every error flagged; the first, masked run refused 5% (the 15 errors).
+    assert _run_block(code) == ["True", "0.05"]
+
+
+def test_readme_loss_example_prints_what_it_says():
+    (code,) = [b for b in _readme_python_blocks() if "ZErrorMSELoss(" in b]
+    weight, errors_masked = _run_block(code)
+    assert float(weight) == pytest.approx(3.0, abs=0.05)
+    assert errors_masked == "True"
 
 
 DOCS_PACKAGES = (
