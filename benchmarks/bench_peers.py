@@ -37,7 +37,7 @@ median and the min-max over seeds.
 
 Examples
 --------
-The recorded tables and figures of ``docs/benchmarks.md`` (the two studies
+The recorded tables and figures of ``docs/benchmarks/peers.md`` (the two studies
 can run side by side on two cores)::
 
     python benchmarks/bench_peers.py --study regression --out peers_reg \\

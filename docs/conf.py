@@ -64,7 +64,7 @@ rst_epilog = """
 .. _n_features_in: https://scikit-learn.org/stable/glossary.html#term-n_features_in_
 """
 
-# -- MyST (docs/benchmarks.md and any other Markdown page) --------------------
+# -- MyST (docs/benchmarks/*.md and any other Markdown page) -----------------
 
 myst_enable_extensions = ["dollarmath", "amsmath"]
 myst_heading_anchors = 3
@@ -110,7 +110,7 @@ html_theme_options = {
         for page in [
             "index",
             "comparison",
-            "benchmarks",
+            "benchmarks/*",
             "user_guide/*",
             "api/*",
             "gen_modules/*",
@@ -122,5 +122,5 @@ html_theme_options = {
 html_sidebars = {
     "index": [],
     "comparison": [],
-    "benchmarks": [],
+    "benchmarks/*": [],
 }
