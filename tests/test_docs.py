@@ -214,7 +214,33 @@ def test_docs_build_quick(tmp_path):
         "gen_modules/sk_zerror.ZErrorRegressor.html",
         "auto_examples/index.html",
         "comparison.html",
+        "benchmarks/index.html",
+        "benchmarks/defaults.html",
+        "benchmarks/archive.html",
     ]:
         assert (out / page).is_file(), f"{page} was not built"
     home = (out / "index.html").read_text()
     assert "Z-Error" in home
+
+
+BENCHMARK_SCRIPTS = sorted(
+    [
+        *(DOCS.parent / "benchmarks").glob("bench_*.py"),
+        *(DOCS.parent / "benchmarks" / "studies").glob("bench_*.py"),
+    ]
+)
+
+
+@pytest.mark.parametrize("script", BENCHMARK_SCRIPTS, ids=lambda p: p.name)
+def test_each_benchmark_has_its_page(script):
+    """One page per benchmark, naming its script, listed in the index."""
+    name = script.stem.removeprefix("bench_")
+    page = DOCS / "benchmarks" / f"{name}.md"
+    assert page.is_file(), f"{script.name} has no page docs/benchmarks/{name}.md"
+    relative = script.relative_to(DOCS.parent).as_posix()
+    assert relative in page.read_text(), f"{page.name} does not name {relative}"
+    index = (DOCS / "benchmarks" / "index.md").read_text()
+    assert f"]({name}.md)" in index, f"{name}.md is not in the benchmarks index"
+    assert re.search(rf"^{re.escape(name)}$", index, re.M), (
+        f"{name} is not in the benchmarks index's toctree"
+    )

@@ -54,8 +54,9 @@ fig.tight_layout()
 # statistics and a final ``sigma`` of 3 (:ref:`choosing`), annealed from 10
 # as in the note with each schedule, and without annealing
 # (``sigma_start=None``: ``sigma=3`` from the first epoch). The estimators'
-# own default is different again: it opens from 3 to 5. The estimators record ``sigma`` and the ``masked_fraction`` of every
-# epoch of their masked run in ``run_histories_[0]``.
+# own default is different again: it opens from 3 to 5. The estimators
+# record ``sigma`` and the ``masked_fraction`` of every epoch of their masked
+# run in ``run_histories_[0]``.
 
 from sklearn.datasets import make_friedman1
 
