@@ -4,7 +4,7 @@ Build the site, warnings as errors, from the repository root::
 
     python -m sphinx -W --keep-going -b html docs docs/_build/html
 
-This runs every gallery example (about a minute on 2 cores), as CI does.
+This runs every gallery example (about 80 s of CPU), as CI does.
 ``SK_ZERROR_DOCS_QUICK=1`` shows the gallery's code and text without running
 the examples (the test suite's build, half a minute).
 """
