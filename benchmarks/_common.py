@@ -155,6 +155,17 @@ def timed(function, *args, **kwargs):
     return out, time.perf_counter() - start
 
 
+def cpu_timed(function, *args, **kwargs):
+    """``function(*args, **kwargs)`` and the CPU seconds this process spent on it.
+
+    Other processes on the machine do not inflate it the way they inflate
+    wall time.
+    """
+    start = time.process_time()
+    out = function(*args, **kwargs)
+    return out, time.process_time() - start
+
+
 def detection(mask, truth):
     """Precision, recall and F1 of a boolean outlier mask (NaN without a mask).
 
@@ -167,6 +178,17 @@ def detection(mask, truth):
         truth, mask, average="binary", zero_division=0.0
     )
     return {"precision": float(p), "recall": float(r), "f1": float(f)}
+
+
+def score_mask(mask, truth):
+    """:func:`detection` and the share of rows flagged (``flagged``).
+
+    NaN scores when nothing was corrupted (no F1 to compute) or there is no
+    mask; ``flagged`` is NaN only without a mask.
+    """
+    found = detection(mask if truth.any() else None, truth)
+    found["flagged"] = np.nan if mask is None else float(np.mean(mask))
+    return found
 
 
 # -- summaries over seeds ---------------------------------------------------

@@ -70,7 +70,14 @@ import sklearn
 import skorch
 import torch
 from _baselines import PlainMLPClassifier, PlainMLPRegressor
-from _common import detection, environment, spread, summarise, write_results
+from _common import (
+    cpu_timed,
+    environment,
+    score_mask,
+    spread,
+    summarise,
+    write_results,
+)
 from _noise import (
     add_gross_errors,
     corrupt_labels,
@@ -212,13 +219,6 @@ def candidate_params(name, task, epochs):
     params = {k: v for k, v in CANDIDATES[name].items() if k not in TASKS}
     params.update(CANDIDATES[name].get(task, {}))
     return {k: epochs if v == ALL_EPOCHS else v for k, v in params.items()}
-
-
-def cpu_timed(function, *args, **kwargs):
-    """``function(*args, **kwargs)`` and the CPU seconds this process spent on it."""
-    start = time.process_time()
-    out = function(*args, **kwargs)
-    return out, time.process_time() - start
 
 
 def plain_params(config, seed):
@@ -424,13 +424,6 @@ def run_regression_cell(config, candidates, name, rate, seed, data):
     for row in rows:
         row["oracle_ratio"] = row["test_rmse"] / rows[0]["test_rmse"]
     return rows
-
-
-def score_mask(mask, truth):
-    """Detection scores; NaN when nothing was corrupted or there is no mask."""
-    found = detection(mask if truth.any() else None, truth)
-    found["flagged"] = np.nan if mask is None else float(np.mean(mask))
-    return found
 
 
 def run(config, seeds, candidates, tasks):

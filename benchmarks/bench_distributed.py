@@ -40,7 +40,7 @@ Only the loopback interface is used; nothing leaves the machine.
 
 Examples
 --------
-The tables of ``docs/benchmarks.md``::
+The tables of ``docs/benchmarks/distributed.md``::
 
     python benchmarks/bench_distributed.py --out benchmarks/results/distributed
 

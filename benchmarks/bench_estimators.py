@@ -38,7 +38,7 @@ threads (default 1: the timings are less noisy on a shared 2-core machine).
 
 Examples
 --------
-The recorded tables of ``docs/benchmarks.md``::
+The recorded tables of ``docs/benchmarks/estimators.md``::
 
     python benchmarks/bench_estimators.py --out bench_estimators
 

@@ -42,7 +42,7 @@ recorded tables use seeds 0-4.
 
 Examples
 --------
-The recorded tables of ``docs/benchmarks.md`` (about 12 minutes, one core)::
+The recorded tables of ``docs/benchmarks/label_noise.md`` (about 12 minutes, one core)::
 
     python benchmarks/bench_label_noise.py --out label_noise
 

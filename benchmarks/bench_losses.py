@@ -15,7 +15,7 @@ Z-Error loss on each benchmarked batch, so the speed-up compares like with like.
 
 Examples
 --------
-The table recorded in ``docs/benchmarks.md`` (CPU time of the timing thread,
+The table recorded in ``docs/benchmarks/losses.md`` (CPU time of the timing thread,
 as that machine was shared with other jobs)::
 
     python benchmarks/bench_losses.py --device cpu --clock cpu --repeats 7 \

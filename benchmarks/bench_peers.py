@@ -37,7 +37,7 @@ median and the min-max over seeds.
 
 Examples
 --------
-The recorded tables and figures of ``docs/benchmarks.md`` (the two studies
+The recorded tables and figures of ``docs/benchmarks/peers.md`` (the two studies
 can run side by side on two cores)::
 
     python benchmarks/bench_peers.py --study regression --out peers_reg \\
@@ -63,9 +63,9 @@ import skorch
 import torch
 from _baselines import PlainMLPClassifier, PlainMLPRegressor
 from _common import (
-    detection,
     environment,
     save_figure,
+    score_mask,
     spread,
     summarise,
     timed,
@@ -131,13 +131,6 @@ CLASSIFICATION_ZERROR = {
         center="median", scale="mad", **TUNED_ROBUST_CLASSIFIER
     ),
 }
-
-
-def score_mask(mask, truth):
-    """Detection scores; NaN when nothing was corrupted (no F1 to compute)."""
-    found = detection(mask if truth.any() else None, truth)
-    found["flagged"] = np.nan if mask is None else float(np.mean(mask))
-    return found
 
 
 def training_params(config, seed):

@@ -28,7 +28,7 @@ table the median of the per-seed (paired) differences.
 
 Examples
 --------
-The recorded tables of ``docs/benchmarks.md``::
+The recorded tables of ``docs/benchmarks/threshold.md``::
 
     python benchmarks/bench_threshold.py --out bench_threshold
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+STUDIES = Path(__file__).resolve().parents[1] / "benchmarks" / "studies"
 SCRIPTS = ("bench_note_batch_size.py", "bench_note_fit_stability.py")
 
 
@@ -23,7 +23,7 @@ def test_note_scripts_quick(tmp_path):
         out = tmp_path / Path(script).stem
         command = [
             sys.executable,
-            str(BENCHMARKS / script),
+            str(STUDIES / script),
             "--quick",
             "--out",
             str(out),

@@ -144,6 +144,24 @@ def test_detection_scores_a_mask(common):
     assert all(math.isnan(v) for v in common.detection(None, truth).values())
 
 
+def test_score_mask_adds_the_flagged_share_and_needs_corrupted_rows(common):
+    truth = np.array([True, False, False, False])
+    found = common.score_mask(np.array([True, True, False, False]), truth)
+    assert found["precision"] == pytest.approx(0.5)
+    assert found["recall"] == pytest.approx(1.0)
+    assert found["flagged"] == pytest.approx(0.5)
+    clean = common.score_mask(truth, np.zeros(4, dtype=bool))
+    assert math.isnan(clean["f1"])
+    assert clean["flagged"] == pytest.approx(0.25)
+    assert math.isnan(common.score_mask(None, truth)["flagged"])
+
+
+def test_cpu_timed_returns_the_result_and_cpu_seconds(common):
+    out, seconds = common.cpu_timed(sum, range(100_000))
+    assert out == sum(range(100_000))
+    assert 0.0 <= seconds < 5.0
+
+
 def test_environment_describes_the_run(common):
     import sk_zerror
 

@@ -1,9 +1,11 @@
 """The documentation: API reference coverage, docstrings, guide doctests, build."""
 
+import contextlib
 import dataclasses
 import doctest
 import importlib.util
 import inspect
+import io
 import os
 import re
 import shutil
@@ -144,6 +146,33 @@ def test_gallery_example_has_title_and_figure(path):
     compile(source, str(path), "exec")
 
 
+README = DOCS.parent / "README.md"
+
+
+def _readme_python_blocks():
+    return re.findall(r"^```python\n(.*?)^```", README.read_text(), re.S | re.M)
+
+
+def _run_block(code):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, str(README), "exec"), {"__name__": "__readme__"})
+    return out.getvalue().split()
+
+
+def test_readme_regressor_example_prints_what_it_says():
+    (code,) = [b for b in _readme_python_blocks() if "ZErrorRegressor(" in b]
+    # Every error flagged; the first, masked run refused 5% (the 15 errors).
+    assert _run_block(code) == ["True", "0.05"]
+
+
+def test_readme_loss_example_prints_what_it_says():
+    (code,) = [b for b in _readme_python_blocks() if "ZErrorMSELoss(" in b]
+    weight, errors_masked = _run_block(code)
+    assert float(weight) == pytest.approx(3.0, abs=0.05)
+    assert errors_masked == "True"
+
+
 DOCS_PACKAGES = (
     "sphinx",
     "numpydoc",
@@ -185,7 +214,33 @@ def test_docs_build_quick(tmp_path):
         "gen_modules/sk_zerror.ZErrorRegressor.html",
         "auto_examples/index.html",
         "comparison.html",
+        "benchmarks/index.html",
+        "benchmarks/defaults.html",
+        "benchmarks/archive.html",
     ]:
         assert (out / page).is_file(), f"{page} was not built"
     home = (out / "index.html").read_text()
     assert "Z-Error" in home
+
+
+BENCHMARK_SCRIPTS = sorted(
+    [
+        *(DOCS.parent / "benchmarks").glob("bench_*.py"),
+        *(DOCS.parent / "benchmarks" / "studies").glob("bench_*.py"),
+    ]
+)
+
+
+@pytest.mark.parametrize("script", BENCHMARK_SCRIPTS, ids=lambda p: p.name)
+def test_each_benchmark_has_its_page(script):
+    """One page per benchmark, naming its script, listed in the index."""
+    name = script.stem.removeprefix("bench_")
+    page = DOCS / "benchmarks" / f"{name}.md"
+    assert page.is_file(), f"{script.name} has no page docs/benchmarks/{name}.md"
+    relative = script.relative_to(DOCS.parent).as_posix()
+    assert relative in page.read_text(), f"{page.name} does not name {relative}"
+    index = (DOCS / "benchmarks" / "index.md").read_text()
+    assert f"]({name}.md)" in index, f"{name}.md is not in the benchmarks index"
+    assert re.search(rf"^{re.escape(name)}$", index, re.M), (
+        f"{name} is not in the benchmarks index's toctree"
+    )

@@ -63,7 +63,9 @@ models = {
     "plain MSE": ZErrorRegressor(
         sigma=1e6, sigma_start=None, retrain_without_outliers=False, **network
     ),
-    "Z-Error, mean/std": ZErrorRegressor(sigma=2.0, **network),
+    "Z-Error, mean/std": ZErrorRegressor(
+        sigma=2.0, center="mean", scale="std", **network
+    ),
     "Z-Error, median/MAD": ZErrorRegressor(
         sigma=2.5, center="median", scale="mad", **network
     ),
@@ -100,12 +102,12 @@ fig.tight_layout()
 # %%
 # The network trained with the plain mean squared error bends towards the
 # errors; the Z-Error networks follow the true function. The robust statistics
-# do better than the note's mean and standard deviation, which the errors
-# themselves inflate: with 12% of errors at 5 to 12 units, "2 standard
+# do a little better than the note's mean and standard deviation, which the
+# errors themselves inflate: with 12% of errors at 5 to 12 units, "2 standard
 # deviations" of the batch is much wider than 2 standard deviations of the
-# clean noise. The Huber regressor does as well as the robust network here,
-# given the right features (splines for a one-dimensional curve); the network
-# needs no such choice.
+# clean noise. The Huber regressor does better still here, given the right
+# features (splines for a smooth one-dimensional curve); the network needs no
+# such choice, which matters once there are many features.
 #
 # Which rows were refused
 # -----------------------

@@ -54,6 +54,9 @@ pipe = make_pipeline(
     ZErrorRegressor(
         center="median",
         scale="mad",
+        # Each candidate masks at its own sigma from the first epoch (by
+        # default the threshold opens from sigma_start=3).
+        sigma_start=None,
         hidden_layer_sizes=(64,),
         max_epochs=80,
         random_state=0,

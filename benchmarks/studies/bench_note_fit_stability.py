@@ -28,13 +28,13 @@ compare.
 
 Examples
 --------
-The recorded tables of ``docs/benchmarks.md``::
+The recorded tables of ``docs/benchmarks/note_fit_stability.md``::
 
-    python benchmarks/bench_note_fit_stability.py --out benchmarks/results
+    python benchmarks/studies/bench_note_fit_stability.py --out benchmarks/results
 
 A smoke run in a few seconds::
 
-    python benchmarks/bench_note_fit_stability.py --quick --out /tmp/note
+    python benchmarks/studies/bench_note_fit_stability.py --quick --out /tmp/note
 """
 
 import argparse
@@ -46,7 +46,14 @@ from pathlib import Path
 import numpy as np
 import scipy
 import torch
-from _common import (
+from scipy.optimize import brentq
+from scipy.stats import skewnorm
+
+from sk_zerror import zscore_mask
+
+# The shared helpers live in benchmarks/, one folder up.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _common import (  # noqa: E402
     environment,
     machine_description,
     save_figure,
@@ -56,10 +63,6 @@ from _common import (
     write_csv,
     write_json,
 )
-from scipy.optimize import brentq
-from scipy.stats import skewnorm
-
-from sk_zerror import zscore_mask
 
 FULL_BATCH_SIZES = (8, 16, 32, 64, 96, 128, 256, 512, 1024)
 QUICK_BATCH_SIZES = (8, 64, 512)

@@ -31,13 +31,13 @@ given-class logit being ``2 - margin - |N(0, 1)|``.
 
 Examples
 --------
-The recorded tables of ``docs/benchmarks.md``::
+The recorded tables of ``docs/benchmarks/note_batch_size.md``::
 
-    python benchmarks/bench_note_batch_size.py --out benchmarks/results
+    python benchmarks/studies/bench_note_batch_size.py --out benchmarks/results
 
 A smoke run in a few seconds::
 
-    python benchmarks/bench_note_batch_size.py --quick --out /tmp/note
+    python benchmarks/studies/bench_note_batch_size.py --quick --out /tmp/note
 """
 
 import argparse
@@ -49,7 +49,12 @@ from pathlib import Path
 import numpy as np
 import scipy
 import torch
-from _common import (
+
+from sk_zerror import ZErrorBCEWithLogitsLoss, ZErrorMSELoss, zscore_mask
+
+# The shared helpers live in benchmarks/, one folder up.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _common import (  # noqa: E402
     detection,
     environment,
     machine_description,
@@ -59,8 +64,6 @@ from _common import (
     write_csv,
     write_json,
 )
-
-from sk_zerror import ZErrorBCEWithLogitsLoss, ZErrorMSELoss, zscore_mask
 
 TASKS = ("regression", "classification")
 SIGMAS = (1.5, 2.0)
