@@ -111,10 +111,11 @@ def regression_hint(value, prediction, tolerance, *, log=False):
     hint : str
         The (at most ``SHOWN_HINTS``) explanations whose corrected value lies
         within ``tolerance`` of the prediction and at most half as far from
-        it as the recorded value, closest first, joined by "; or ": a decimal slip or unit prefix (x10, x100, x1000 and
-        their inverses), a unit factor (mg/dL and mmol/L, inches, pounds,
-        feet, miles), degrees Fahrenheit for Celsius or back, or two adjacent
-        digits swapped; "" when none fits.
+        it as the recorded value, closest first, joined by "; or ": a
+        decimal slip or unit prefix (x10, x100, x1000 and their inverses), a
+        unit factor (mg/dL and mmol/L, inches, pounds, feet, miles), degrees
+        Fahrenheit for Celsius or back, or two adjacent digits swapped; ""
+        when none fits.
     """
     if not (np.isfinite(value) and np.isfinite(prediction)):
         return ""
