@@ -260,8 +260,8 @@ def _summary_lines(result):
         f"Task: {result.task}; rows in the file: {result.n_rows}; rows audited: "
         f"{len(result.table)}; epochs: {result.epochs}; batch size: "
         f"{result.batch_size}; device: {result.device}.",
-        f"Model: {type(result.estimator).__name__} at its defaults, but for the "
-        f"settings given on the command line (sigma = {sigma}).",
+        f"Model: {type(result.estimator).__name__} at its defaults except the "
+        f"options given on the command line; sigma = {sigma}.",
         f"Flag rule: {result.rule}.",
         result.training,
         f"{len(flagged)} of {len(result.table)} audited rows flagged "

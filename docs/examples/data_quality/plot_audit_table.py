@@ -86,10 +86,13 @@ flagged = pd.read_csv(folder / "audit" / "flagged.csv")
 flagged.head(10)
 
 # %%
-# ``row`` is the row's position in the file, ``z_score`` how many robust
-# standard deviations its residual lies from the typical row (positive: the
-# recorded value is too high), and ``masked_fraction`` the share of training
-# epochs in which the network refused it.
+# ``row`` is the row's position in the file; ``z_score`` how many robust
+# standard deviations its residual lies from the typical row of its training
+# batches, averaged over the first training run (positive: the recorded value
+# is too high; the rows beyond the estimator's ``sigma=5`` are flagged);
+# ``masked_fraction`` the share of that run's epochs in which the network
+# refused it; and ``hint`` a data-entry error that would explain the value
+# (a decimal slip, a unit factor, swapped digits), where one fits.
 #
 # What it found
 # -------------
@@ -147,7 +150,9 @@ fig.tight_layout()
 # The command also wrote ``report.html``, one self-contained page (figures
 # inline, a sortable and filterable table of the flagged rows) for whoever
 # will check the rows, and the same report as text in ``report.md``, with the
-# settings, the columns used, the twenty most suspicious rows and the figures.
+# settings, the flag rule, the columns used, the twenty most suspicious rows
+# with their feature values and hints, what each column means, and the
+# figures.
 # The hidden ``.sk-zerror-audit`` file marks the folder as the audit's own, so
 # that ``--force`` may replace it next time (and no other folder):
 
