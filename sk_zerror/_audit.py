@@ -547,7 +547,9 @@ class EpochProgress(Callback):
     The estimators copy their callbacks for each training run (the first
     run over every row, then the retrain without the flagged rows); this
     callback is shared rather than copied, so its count runs on over both
-    runs up to ``total``, the estimator's ``max_epochs`` (the runs' total).
+    runs, out of ``total``, the estimator's ``max_epochs`` (the runs' total),
+    or out of the first run's epochs and the retrain's when these exceed it
+    (a classifier whose first run trained every epoch retrains a whole run).
     A bar on a terminal; off a terminal (a pipe, a log file) a plain line
     every ``interval`` seconds. :meth:`close` ends it (the last line).
     """
@@ -563,8 +565,13 @@ class EpochProgress(Callback):
     def on_train_begin(self, net, **kwargs):
         if getattr(self, "run_", 0):
             self.run_ += 1
+            self.total_ = max(self.total_, self.epoch_ + net.max_epochs)
+            if self.bar_ is not None:
+                self.bar_.total = self.total_
+                self.bar_.refresh()
             return
         self.run_ = 1
+        self.total_ = self.total
         self.stream_ = self.stream or sys.stderr
         self.start_ = self.last_ = time.monotonic()
         self.epoch_ = 0
@@ -592,7 +599,7 @@ class EpochProgress(Callback):
     def _line(self):
         elapsed = time.monotonic() - self.start_
         return (
-            f"training: epoch {self.epoch_}/{self.total}, {self._state()}, "
+            f"training: epoch {self.epoch_}/{self.total_}, {self._state()}, "
             f"{elapsed:.0f} s"
         )
 
@@ -720,7 +727,7 @@ def _training_text(task, est, n_rows, log_target):
             f"epoch(s) on the rows not flagged (about {kept}), gives the "
             + ("predictions" if task == "regression" else "probabilities")
         )
-    return text + f" (max_epochs = {est.max_epochs} for both runs together)."
+    return text + f" (max_epochs = {est.max_epochs}, shared by the two runs)."
 
 
 def _pairs_note(given, likely, mask, shown=5):

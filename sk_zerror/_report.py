@@ -323,7 +323,8 @@ def _column_definitions(result):
             "masked_fraction",
             "share of the first training run's epochs in which the row was "
             "masked (left out of the loss) in its batch (outlier_frequency_); "
-            "near 1: refused from the start",
+            "near 1: refused from the start; nan (empty in the CSV files) for a "
+            "row held out of that run to decide when to stop",
         ),
         (
             "hint",

@@ -264,3 +264,16 @@ def test_progress_counts_both_training_runs(regression_table):
     # Shared, not copied, by the estimator's copy of its callbacks.
     progress = EpochProgress(6)
     assert copy.deepcopy([progress])[0] is progress
+
+
+def test_progress_counts_a_whole_retrain_after_a_whole_first_run(label_table):
+    # The classifier's first run trains every epoch (too few to stop early),
+    # so the retrain gets a whole run too: the total grows to both.
+    stream = io.StringIO()
+    plan = prepare_audit(label_table, "colour", epochs=3)
+    result = fit_audit(plan, seed=0, progress=True, stream=stream, interval=0.0)
+    assert [len(h) for h in result.estimator.run_histories_] == [3, 3]
+    lines = [line.split(",")[0] for line in stream.getvalue().splitlines()]
+    assert lines == [f"training: epoch {i}/3" for i in range(1, 4)] + [
+        f"training: epoch {i}/6" for i in range(4, 7)
+    ] + ["training: epoch 6/6"]
