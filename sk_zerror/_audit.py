@@ -28,6 +28,7 @@ from ._classifier import ZErrorClassifier
 from ._hints import (
     feature_summary,
     label_hint,
+    label_text,
     near_copies,
     regression_hint,
     robust_zscores,
@@ -739,14 +740,8 @@ def _pairs_note(given, likely, mask, shown=5):
         pairs[(a, b)] = pairs.get((a, b), 0) + 1
     ranked = sorted(pairs.items(), key=lambda item: -item[1])[:shown]
     return f"flagged labels: {int(mask.sum())}; most as (given → likely class) " + (
-        ", ".join(f"{_label(a)} → {_label(b)}: {n}" for (a, b), n in ranked)
+        ", ".join(f"{label_text(a)} → {label_text(b)}: {n}" for (a, b), n in ranked)
     )
-
-
-def _label(value):
-    if isinstance(value, float | np.floating) and float(value).is_integer():
-        return str(int(value))
-    return str(value)
 
 
 def _as_integers(values):

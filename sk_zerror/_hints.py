@@ -164,10 +164,15 @@ def label_hint(label, likely_label, likely_probability, label_probability):
     )
 
 
-def _label_text(label):
+def label_text(label):
+    """A class label as text: whole-number floats without ".0"."""
     if isinstance(label, float | np.floating) and float(label).is_integer():
-        return repr(str(int(label)))
-    return repr(str(label))
+        return str(int(label))
+    return str(label)
+
+
+def _label_text(label):
+    return repr(label_text(label))
 
 
 def robust_zscores(features, numeric):
