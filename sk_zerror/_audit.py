@@ -3,13 +3,13 @@
 Two steps, so that every check on the input runs before the first epoch:
 :func:`prepare_audit` reads the table's columns, the target and the settings
 and raises :class:`AuditError` with one clear line for anything it cannot
-use; :func:`fit_audit` trains and flags. The flags come from
-:func:`~sk_zerror.find_outliers` (regression residuals) and
-:func:`~sk_zerror.find_label_outliers` (labels), on the model's predictions
-for the rows it was trained on.
+use; :func:`fit_audit` encodes the features, fits a
+:class:`~sk_zerror.ZErrorRegressor` or :class:`~sk_zerror.ZErrorClassifier`
+at its defaults (only the options the user gave are passed on) and reports:
+the flags are the fitted estimator's ``outlier_mask_`` and the ranking its
+``outlier_scores_``.
 """
 
-import math
 import re
 import sys
 import time
@@ -25,7 +25,14 @@ from skorch.callbacks import Callback
 
 from ._base import resolve_device
 from ._classifier import ZErrorClassifier
-from ._outliers import find_label_outliers, find_outliers
+from ._hints import (
+    feature_summary,
+    label_hint,
+    label_text,
+    near_copies,
+    regression_hint,
+    robust_zscores,
+)
 from ._regressor import ZErrorRegressor
 
 # Column names that identify a row rather than describe it.
@@ -45,24 +52,11 @@ SMALL_CLASS = 5
 # (when the log makes it more symmetric). On the clean car table's fuel
 # economy (skewness 0.115) the log scale halves the flags, 21 to 12 of 398.
 RIGHT_SKEW = 0.1
-# With --sigma auto, a label flagged by the estimated error count must also lie
-# this many robust standard deviations below its class's centre (the Z-Error
-# rule): rows between two overlapping classes are typical of their class.
-# Measured on one seed: clean Seattle weather 216 -> 91 flags of 1461, breast
-# cancer with 5% flipped labels unchanged (24 flags, precision 0.92, recall
-# 0.79); at 2.0, 58 and 22 flags (recall 0.71).
-ATYPICAL_LABEL_SIGMA = 1.5
-# Estimated label errors above this share of the rows mean overlapping classes.
+# Flagged labels above this share of the rows mean overlapping classes.
 OVERLAP_SHARE = 0.1
-# Training length: about this many optimiser steps, within these epochs.
-TARGET_STEPS = 3000
-EPOCH_RANGE = (20, 150)
-# Batch size by table size: larger tables take larger batches, fewer steps.
-BATCH_SIZES = ((20_000, 256), (60_000, 512), (math.inf, 1024))
-# sigma of the masking during training when the flags use the automatic cut.
-TRAINING_SIGMA = 2.0
-# The flag rule of "--sigma auto" for each task.
-AUTO_SIGMA = {"regression": "fdr", "classification": "auto"}
+# A regression hint's corrected value must lie within this many robust
+# standard deviations of the clean rows' residuals from the prediction.
+HINT_SPREADS = 3.0
 # Seconds between two progress lines when stderr is not a terminal.
 PROGRESS_SECONDS = 5.0
 # Rows listed by number in a note before "...".
@@ -307,11 +301,12 @@ class AuditPlan:
     left_out: object  # pandas DataFrame: row, reason, value
     notes: list
     warnings: list
-    sigma: object  # "auto" or a number
-    epochs: int
-    batch_size: int
-    device: str
+    sigma: object  # "auto" (the estimator's default) or a number
+    epochs: object  # int, or None: the estimator's default
+    batch_size: object  # int, or None: the estimator's default
+    device: object  # str, or None: the estimator's default
     log_target: bool = False
+    cells: object = None  # pandas DataFrame: the audited rows' feature cells
 
 
 @dataclass
@@ -329,13 +324,15 @@ class AuditResult:
     rule: str
     notes: list = field(default_factory=list)
     warnings: list = field(default_factory=list)
-    sigma: object = "auto"
-    epochs: int = 0
+    sigma: object = "auto"  # the estimator's sigma (a number) after fitting
+    epochs: int = 0  # the estimator's max_epochs
     batch_size: int = 0
     device: str = "cpu"
     features: object = None  # the feature columns of the audited rows
     labels: object = None  # their targets
-    outliers: object = None  # the OutlierResult behind the flags
+    cells: object = None  # their feature cells as in the file
+    training: str = ""  # how the estimator trained, in words
+    log_target: bool = False  # the target was modelled as log(1 + y)
 
     @property
     def flagged(self):
@@ -416,16 +413,6 @@ def _check_device(device):
         raise AuditError(f"--device {device}: {exc}") from None
 
 
-def default_batch_size(n_rows):
-    return next(size for limit, size in BATCH_SIZES if n_rows <= limit)
-
-
-def default_epochs(n_rows, batch_size):
-    steps_per_epoch = math.ceil(n_rows / batch_size)
-    low, high = EPOCH_RANGE
-    return int(np.clip(math.ceil(TARGET_STEPS / steps_per_epoch), low, high))
-
-
 def prepare_audit(
     frame,
     target,
@@ -434,12 +421,13 @@ def prepare_audit(
     sigma="auto",
     epochs=None,
     batch_size=None,
-    device="cpu",
+    device=None,
 ):
     """Check the table and the settings; everything that can fail before training.
 
-    Returns an :class:`AuditPlan`; raises :class:`AuditError` with one line
-    that names the problem for input the audit cannot use.
+    ``sigma="auto"`` and the settings left at None take the estimator's
+    defaults. Returns an :class:`AuditPlan`; raises :class:`AuditError` with
+    one line that names the problem for input the audit cannot use.
     """
     pd = _pandas()
     if target not in frame.columns:
@@ -451,7 +439,7 @@ def prepare_audit(
         raise AuditError(f"--sigma must be 'auto' or a number > 0, got {sigma!r}")
     if not isinstance(sigma, str) and not (np.isfinite(sigma) and sigma > 0):
         raise AuditError(f"--sigma must be a finite number > 0, got {sigma}")
-    device = _check_device(device)
+    device = None if device is None else _check_device(device)
     notes, warnings = [], []
     y, reasons = _target_values(frame, target, task)
     kept = reasons == ""
@@ -516,9 +504,9 @@ def prepare_audit(
             )
     elif pd.api.types.is_bool_dtype(y) or _is_text(y):
         values = y.astype(str).to_numpy()
-    n = len(values)
-    batch_size = batch_size or default_batch_size(n)
-    epochs = epochs or default_epochs(n, batch_size)
+    warnings += _near_copy_warnings(
+        features.loc[kept], numeric, categorical, values, task
+    )
     return AuditPlan(
         task=task,
         target=target,
@@ -538,14 +526,33 @@ def prepare_audit(
         batch_size=batch_size,
         device=device,
         log_target=log_target,
+        cells=frame.loc[
+            kept, [c for c in frame.columns if c != target and c not in ids]
+        ].reset_index(drop=True),
     )
 
 
-class EpochProgress(Callback):
-    """Progress over epochs on stderr: a bar on a terminal, else lines.
+def _near_copy_warnings(features, numeric, categorical, y, task):
+    return [
+        f"column {str(column)!r} predicts the target almost exactly ({why}): "
+        "a copy or transform of it (e.g. its log or another unit)? The model "
+        "then learns the target from it and flags only rows where the two "
+        "disagree; leave it out of the table unless it is a real measurement"
+        for column, why in near_copies(features, numeric, categorical, y, task)
+    ]
 
-    Off a terminal (a pipe, a log file) a plain line is printed every
-    ``interval`` seconds, and one at the end.
+
+class EpochProgress(Callback):
+    """Progress over the epochs of every training run, on stderr.
+
+    The estimators copy their callbacks for each training run (the first
+    run over every row, then the retrain without the flagged rows); this
+    callback is shared rather than copied, so its count runs on over both
+    runs, out of ``total``, the estimator's ``max_epochs`` (the runs' total),
+    or out of the first run's epochs and the retrain's when these exceed it
+    (a classifier whose first run trained every epoch retrains a whole run).
+    A bar on a terminal; off a terminal (a pipe, a log file) a plain line
+    every ``interval`` seconds. :meth:`close` ends it (the last line).
     """
 
     def __init__(self, total, stream=None, interval=PROGRESS_SECONDS):
@@ -553,10 +560,23 @@ class EpochProgress(Callback):
         self.stream = stream
         self.interval = interval
 
+    def __deepcopy__(self, memo):
+        return self
+
     def on_train_begin(self, net, **kwargs):
+        if getattr(self, "run_", 0):
+            self.run_ += 1
+            self.total_ = max(self.total_, self.epoch_ + net.max_epochs)
+            if self.bar_ is not None:
+                self.bar_.total = self.total_
+                self.bar_.refresh()
+            return
+        self.run_ = 1
+        self.total_ = self.total
         self.stream_ = self.stream or sys.stderr
         self.start_ = self.last_ = time.monotonic()
         self.epoch_ = 0
+        self.row_ = {}
         self.bar_ = None
         if getattr(self.stream_, "isatty", lambda: False)():
             try:
@@ -571,36 +591,48 @@ class EpochProgress(Callback):
                 leave=False,
             )
 
-    def _line(self, row):
+    def _state(self):
+        if self.run_ > 1:
+            return "retrain without the flagged rows"
+        sigma = np.max(np.atleast_1d(self.row_.get("sigma", np.nan)))
+        return f"sigma {sigma:.2f}, masked {self.row_.get('masked_fraction', 0.0):.1%}"
+
+    def _line(self):
         elapsed = time.monotonic() - self.start_
         return (
-            f"training: epoch {self.epoch_}/{self.total}, sigma "
-            f"{row.get('sigma', float('nan')):.2f}, masked "
-            f"{row.get('masked_fraction', 0.0):.1%}, {elapsed:.0f} s"
+            f"training: epoch {self.epoch_}/{self.total_}, {self._state()}, "
+            f"{elapsed:.0f} s"
         )
 
     def on_epoch_end(self, net, **kwargs):
         self.epoch_ += 1
-        row = net.history[-1]
+        self.row_ = net.history[-1]
         if self.bar_ is not None:
-            self.bar_.set_postfix(
-                sigma=f"{row.get('sigma', float('nan')):.2f}",
-                masked=f"{row.get('masked_fraction', 0.0):.1%}",
-            )
+            self.bar_.set_postfix_str(self._state())
             self.bar_.update(1)
         elif time.monotonic() - self.last_ >= self.interval:
             self.last_ = time.monotonic()
-            print(self._line(row), file=self.stream_, flush=True)
+            print(self._line(), file=self.stream_, flush=True)
 
-    def on_train_end(self, net, **kwargs):
+    def close(self):
+        """End the progress: close the bar, or print the last line."""
+        if not getattr(self, "run_", 0):
+            return
         if self.bar_ is not None:
             self.bar_.close()
-        elif len(net.history):
-            print(self._line(net.history[-1]), file=self.stream_, flush=True)
+        elif self.epoch_:
+            print(self._line(), file=self.stream_, flush=True)
+        self.run_ = 0
 
 
 def build_model(plan, *, seed, progress=None):
-    """Standardised features and the robust Z-Error estimator."""
+    """The features' encoding and the Z-Error estimator at its defaults.
+
+    Numeric columns are imputed with their median and standardised,
+    categorical ones one-hot encoded. The estimator gets ``random_state``
+    and only the settings the user gave: ``sigma`` (a number; ``"auto"`` is
+    the estimator's default), ``max_epochs``, ``batch_size`` and ``device``.
+    """
     features = ColumnTransformer(
         [
             (
@@ -615,123 +647,195 @@ def build_model(plan, *, seed, progress=None):
             ),
         ]
     )
-    options = dict(
-        sigma=TRAINING_SIGMA if isinstance(plan.sigma, str) else float(plan.sigma),
-        center="median",
-        scale="mad",
-        # Measured so (docs/benchmarks.md), whatever the estimators' defaults:
-        # sigma annealed from 10, every row trained on (no hold-out), and one
-        # training run (as the progress line counts).
-        sigma_start=10.0,
-        early_stopping=False,
-        retrain_without_outliers=False,
-        max_epochs=plan.epochs,
-        batch_size=plan.batch_size,
-        # A small, regularised network: an audit must not fit the errors it
-        # should find. On the demo this lifts precision from 0.24 to 0.67-0.87
-        # at the same recall (0.8), against a (64, 64) network with 1e-4 decay.
-        hidden_layer_sizes=(32,),
-        lr=1e-3,
-        weight_decay=1e-2,
-        device=plan.device,
-        random_state=seed,
-        callbacks=[progress] if progress is not None else None,
-    )
+    given = {
+        "sigma": None if isinstance(plan.sigma, str) else float(plan.sigma),
+        "max_epochs": plan.epochs,
+        "batch_size": plan.batch_size,
+        "device": plan.device,
+    }
+    options = {key: value for key, value in given.items() if value is not None}
+    if progress is not None:
+        options["callbacks"] = [progress]
     estimator = (
-        ZErrorRegressor(**options)
+        ZErrorRegressor(random_state=seed, **options)
         if plan.task == "regression"
-        else ZErrorClassifier(**options)
+        else ZErrorClassifier(random_state=seed, **options)
     )
     return Pipeline([("features", features), ("model", estimator)])
 
 
-def _flag_rule(task, sigma, log_target):
-    scale = " of log(1 + target)" if log_target else ""
+def _flag_rule(task, est, log_target):
+    """The fitted estimator's rule for ``outlier_mask_``, in words."""
     if task == "regression":
-        if sigma == "fdr":
-            return (
-                f"residuals{scale} whose robust z-score is significant at a 5% "
-                "false-discovery rate (find_outliers, sigma='fdr')"
-            )
-        return f"residuals{scale} beyond {sigma:g} robust standard deviations"
-    if sigma == "auto":
+        scale = " of log(1 + target)" if log_target else ""
         return (
-            "labels the model finds likely wrong, as many per class pair as the "
-            "estimated number of label errors (find_label_outliers, sigma='auto'), "
-            "and atypical of their given class (given-label log-odds more than "
-            f"{ATYPICAL_LABEL_SIGMA:g} robust standard deviations below the class "
-            "centre)"
+            f"rows whose residual{scale} (recorded minus predicted), z-scored in "
+            "each training batch against the batch's median and MAD, lies beyond "
+            f"sigma = {est.sigma:g} robust standard deviations on average over "
+            "the first training run, which saw every row (the estimator's "
+            "outlier_mask_; z_score is that mean)"
         )
-    return f"given-label log-odds more than {sigma:g} robust standard deviations low"
-
-
-def _error_count_note(counts, classes, shown=5):
-    """The class pairs with the most estimated label errors, in words."""
-    order = np.argsort(-counts, axis=None, kind="stable")
-    pairs = [
-        f"{classes[j]} → {classes[c]}: {counts[j, c]:.1f}"
-        for j, c in zip(*np.unravel_index(order[:shown], counts.shape), strict=True)
-        if counts[j, c] >= 0.5
-    ]
-    return f"estimated label errors: {counts.sum():.1f} in all" + (
-        f"; most in (given → likely class) {', '.join(pairs)}" if pairs else ""
+    return (
+        "labels the model finds likely wrong (the estimator's outlier_mask_): "
+        "each row's class probabilities are averaged over its training batches "
+        "(and over the retrain, if any); find_label_outliers(count='stratified') "
+        "estimates from them how many labels of each given class belong to "
+        "each other class, more among the ambiguous rows than the clear ones, "
+        "and flags that many rows of each pair, the least likely labels first; "
+        "no sigma enters the count"
     )
 
 
-def fit_audit(plan, *, seed=0, progress=False, stream=None, interval=None):
-    """Train the robust model on a prepared audit and flag its rows.
+def _training_text(task, est, n_rows, log_target):
+    """How the estimator trained, with its sigma, in words."""
+    histories = est.run_histories_
+    first = len(histories[0])
+    scale = " of log(1 + target)" if log_target else ""
+    if task == "regression":
+        what = (
+            f"rows whose residual{scale} lies beyond sigma robust standard "
+            "deviations from the batch's median"
+        )
+    else:
+        what = (
+            "rows whose given-class logit lies more than sigma robust standard "
+            "deviations below the median of their class in the batch"
+        )
+    sigma = np.atleast_1d(est.sigma)
+    target = ", ".join(f"{v:g}" for v in sigma)
+    if est.sigma_start is None:
+        schedule = f"sigma = {target} throughout"
+    else:
+        anneal = est.max_epochs // 2 if est.anneal_epochs is None else est.anneal_epochs
+        schedule = (
+            f"sigma moving from {est.sigma_start:g} to {target} over {anneal} epochs"
+        )
+    text = (
+        f"Training: a first network trains {first} epoch(s) on every row, masking "
+        f"in each batch (left out of the loss) the {what}, {schedule}; "
+        "masked_fraction is the share of its epochs in which a row was masked"
+    )
+    if getattr(est, "early_stopping", False) and "valid_loss" in histories[0][-1]:
+        text += (
+            f"; it stops when the loss of the {est.validation_fraction:.0%} of "
+            "rows held out has not improved for "
+            f"{est.n_iter_no_change} epochs"
+        )
+    if len(histories) > 1:
+        kept = n_rows - int(np.count_nonzero(est.outlier_mask_))
+        text += (
+            f". A second network, trained from scratch for {len(histories[1])} "
+            f"epoch(s) on the rows not flagged (about {kept}), gives the "
+            + ("predictions" if task == "regression" else "probabilities")
+        )
+    return text + f" (max_epochs = {est.max_epochs}, shared by the two runs)."
 
-    Returns an :class:`AuditResult` whose table ranks every audited row, most
-    suspicious first.
+
+def _pairs_note(given, likely, mask, shown=5):
+    """The flagged labels by (given → likely) class pair, in words."""
+    if not mask.any():
+        return "no label flagged"
+    pairs = {}
+    for a, b in zip(given[mask], likely[mask], strict=True):
+        pairs[(a, b)] = pairs.get((a, b), 0) + 1
+    ranked = sorted(pairs.items(), key=lambda item: -item[1])[:shown]
+    return f"flagged labels: {int(mask.sum())}; most as (given → likely class) " + (
+        ", ".join(f"{label_text(a)} → {label_text(b)}: {n}" for (a, b), n in ranked)
+    )
+
+
+def _as_integers(values):
+    """Float values that are all whole numbers as int64 (labels, counts)."""
+    values = np.asarray(values)
+    if (
+        values.dtype.kind == "f"
+        and len(values)
+        and np.all(np.isfinite(values))
+        and np.all(values == np.round(values))
+        and np.abs(values).max() < 2**53
+    ):
+        return values.astype(np.int64)
+    return values
+
+
+def fit_audit(plan, *, seed=0, progress=False, stream=None, interval=None):
+    """Fit the estimator on a prepared audit and report its flags.
+
+    The flags are the fitted estimator's ``outlier_mask_``; the rows are
+    ranked flagged first, then by ``outlier_scores_`` (regression: largest
+    absolute z-score first; classification: most negative first).
+
+    Returns an :class:`AuditResult` whose table holds every audited row,
+    most suspicious first.
     """
     pd = _pandas()
+    model = build_model(plan, seed=seed)
+    est = model.steps[-1][1]
     callback = None
     if progress:
         callback = EpochProgress(
-            plan.epochs, stream, PROGRESS_SECONDS if interval is None else interval
+            est.max_epochs, stream, PROGRESS_SECONDS if interval is None else interval
         )
-    model = build_model(plan, seed=seed, progress=callback)
-    y = np.log1p(plan.y) if plan.log_target else plan.y
-    model.fit(plan.features, y)
-    est = model.steps[-1][1]
-    sigma = AUTO_SIGMA[plan.task] if plan.sigma == "auto" else float(plan.sigma)
+        est.set_params(callbacks=[callback])
+    labels = _as_integers(plan.y)
+    y = np.log1p(plan.y) if plan.log_target else labels
+    try:
+        model.fit(plan.features, y)
+    finally:
+        if callback is not None:
+            callback.close()
+    mask = np.asarray(est.outlier_mask_, dtype=bool)
+    scores = np.asarray(est.outlier_scores_, dtype=float)
     notes, warnings = list(plan.notes), list(plan.warnings)
     table = pd.DataFrame({"row": np.flatnonzero(plan.kept)})
     for column in plan.ids:
         table[column] = plan.id_values[column].to_numpy()
-    table[plan.target] = plan.y
+    table[plan.target] = labels
+    hints = np.full(len(mask), "", dtype=object)
     if plan.task == "regression":
-        prediction = model.predict(plan.features)
-        outliers = find_outliers(y, prediction, sigma=sigma)
-        table["prediction"] = np.expm1(prediction) if plan.log_target else prediction
-        table["z_score"] = outliers.scores
-        severity = np.abs(outliers.scores)
+        fitted = model.predict(plan.features)
+        prediction = np.expm1(fitted) if plan.log_target else fitted
+        table["prediction"] = prediction
+        table["z_score"] = scores
+        residuals = (y - fitted)[~mask]
+        spread = 1.4826 * np.median(np.abs(residuals - np.median(residuals)))
+        tolerance = HINT_SPREADS * (spread if spread > 0 else np.std(residuals))
+        for i in np.flatnonzero(mask):
+            hints[i] = regression_hint(
+                float(plan.y[i]), float(prediction[i]), tolerance, log=plan.log_target
+            )
+        order = np.lexsort((-np.abs(scores), ~mask))
     else:
         proba = model.predict_proba(plan.features)
-        outliers = find_label_outliers(plan.y, proba, classes=est.classes_, sigma=sigma)
-        if sigma == "auto":
-            # Only the flags whose label is also atypical of its given class.
-            atypical = find_label_outliers(
-                plan.y, proba, classes=est.classes_, sigma=ATYPICAL_LABEL_SIGMA
-            ).mask
-            outliers = outliers._replace(mask=outliers.mask & atypical)
-        given = np.searchsorted(est.classes_, plan.y)
-        table["likely_label"] = outliers.likely_labels
-        table["probability_of_label"] = proba[np.arange(len(given)), given]
-        table["score"] = outliers.scores
-        severity = outliers.scores
-        notes.append(_error_count_note(outliers.error_counts, est.classes_))
-        share = outliers.error_counts.sum() / len(given)
+        given = np.searchsorted(est.classes_, labels)
+        rows = np.arange(len(given))
+        others = proba.copy()
+        others[rows, given] = -np.inf
+        likely = others.argmax(axis=1)
+        table["likely_label"] = est.classes_[likely]
+        table["probability_of_likely_label"] = proba[rows, likely]
+        table["probability_of_label"] = proba[rows, given]
+        table["score"] = scores
+        for i in np.flatnonzero(mask):
+            hints[i] = label_hint(
+                labels[i],
+                est.classes_[likely[i]],
+                proba[i, likely[i]],
+                proba[i, given[i]],
+            )
+        order = np.lexsort((scores, ~mask))
+        notes.append(_pairs_note(labels, est.classes_[likely], mask))
+        share = mask.mean()
         if share > OVERLAP_SHARE:
             warnings.append(
-                f"the model estimates {share:.0%} of the labels wrong: its classes "
-                "overlap (the other columns barely tell them apart), so many flags "
-                "are rows between two classes rather than wrong labels; see the "
+                f"the model flags {share:.0%} of the labels: its classes overlap "
+                "(the other columns barely tell them apart), so many flags are "
+                "rows between two classes rather than wrong labels; see the "
                 "class pairs in label_confusion.png"
             )
     table["masked_fraction"] = est.outlier_frequency_
-    table["flagged"] = outliers.mask
-    order = np.argsort(-severity, kind="stable")
+    table["hint"] = hints
+    table["flagged"] = mask
     table = table.iloc[order].reset_index(drop=True)
     return AuditResult(
         task=plan.task,
@@ -742,17 +846,33 @@ def fit_audit(plan, *, seed=0, progress=False, stream=None, interval=None):
         used_columns=plan.numeric + plan.categorical,
         id_columns=plan.ids,
         left_out=plan.left_out,
-        rule=_flag_rule(plan.task, sigma, plan.log_target),
+        rule=_flag_rule(plan.task, est, plan.log_target),
         notes=warnings + notes,
         warnings=warnings,
-        sigma=plan.sigma,
-        epochs=plan.epochs,
-        batch_size=plan.batch_size,
-        device=plan.device,
+        sigma=est.sigma,
+        epochs=est.max_epochs,
+        batch_size=est.batch_size,
+        device=est.device,
         features=plan.features,
-        labels=plan.y,
-        outliers=outliers,
+        labels=labels,
+        cells=plan.cells,
+        training=_training_text(plan.task, est, len(mask), plan.log_target),
+        log_target=plan.log_target,
     )
+
+
+def row_values(result, rows):
+    """Feature values of ``rows`` (positions in ``result.table``), as text."""
+    if result.cells is None:
+        return [""] * len(rows)
+    pd = _pandas()
+    features = result.features
+    numeric = [c for c in features if pd.api.types.is_numeric_dtype(features[c])]
+    zscores = robust_zscores(features, numeric)
+    # The cells are in the order of the audited rows' numbers.
+    audited = result.table["row"].to_numpy()
+    positions = np.searchsorted(np.sort(audited), audited[np.asarray(rows, int)])
+    return [feature_summary(result.cells, zscores, i) for i in positions]
 
 
 def audit_frame(frame, target, *, seed=0, progress=False, **settings):

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._audit import AuditError
+from ._audit import AuditError, row_values
+from ._hints import format_number
 
 # The file that marks a folder as an audit's output, listing what it wrote.
 MARKER = ".sk-zerror-audit"
@@ -121,6 +122,50 @@ def check_output_folder(out, *, force, inputs=()):
     return out, True
 
 
+class _Scores(tuple):
+    """Scores and flags for plot_zscores, without a band (no threshold)."""
+
+    @property
+    def scores(self):
+        return self[0]
+
+    @property
+    def mask(self):
+        return self[1]
+
+
+def _figure_captions(result):
+    """What each figure of the report plots, by file name."""
+    est = result.estimator
+    captions = {
+        "sigma_schedule.png": (
+            "sigma (left axis) and the share of rows masked (right axis) in each "
+            "epoch of the first training run, the one over every row"
+        ),
+        "class_distributions.png": (
+            "for two classes: the distributions of the network's logit for the "
+            "rows of each given class, with the decision cutoff"
+        ),
+        "label_confusion.png": (
+            "the flagged rows counted by given label (rows) and the label the "
+            "model finds likely (columns)"
+        ),
+    }
+    if result.task == "regression":
+        captions["zscores.png"] = (
+            "histogram of z_score (each row's mean residual z-score over the "
+            f"first run), flagged rows in red, dashed lines at ±{est.sigma:g}"
+        )
+    else:
+        captions["label_scores.png"] = (
+            "histogram of score (the given label's log-odds z-scored within "
+            "its class; negative: less confident than the class's typical "
+            "row), flagged rows in red; the count of flags, not a cut on the "
+            "score, decides"
+        )
+    return captions
+
+
 def _figures(result, folder):
     import matplotlib
 
@@ -134,20 +179,23 @@ def _figures(result, folder):
         plot_zscores,
     )
 
-    drawings = [
-        (
-            "zscores.png",
-            lambda ax: plot_zscores(
-                result.outliers,
-                ax=ax,
-                # Label scores: higher is more likely wrong.
-                tail="both" if result.task == "regression" else "upper",
-            ),
-        ),
-        ("sigma_schedule.png", lambda ax: plot_sigma_schedule(result.model, ax=ax)),
-    ]
+    est = result.estimator
+
+    def label_scores(ax):
+        scores = _Scores((est.outlier_scores_, est.outlier_mask_))
+        plot_zscores(scores, ax=ax)
+        ax.set_xlabel("score: z-score of the given label's log-odds in its class")
+        ax.set_title("Label scores (negative: doubtful label), flagged in red")
+
+    if result.task == "regression":
+        drawings = [("zscores.png", lambda ax: plot_zscores(result.model, ax=ax))]
+    else:
+        drawings = [("label_scores.png", label_scores)]
+    drawings.append(
+        ("sigma_schedule.png", lambda ax: plot_sigma_schedule(result.model, ax=ax))
+    )
     if result.task == "classification":
-        if len(result.estimator.classes_) == 2:
+        if len(est.classes_) == 2:
             drawings.append(
                 (
                     "class_distributions.png",
@@ -163,7 +211,7 @@ def _figures(result, folder):
                 lambda ax: plot_label_confusion(
                     flagged[result.target].to_numpy(),
                     flagged["likely_label"].to_numpy(),
-                    labels=result.estimator.classes_,
+                    labels=est.classes_,
                     ax=ax,
                 ),
             )
@@ -180,8 +228,10 @@ def _figures(result, folder):
 
 
 def _cell_text(value):
-    if isinstance(value, float | np.floating):
-        return f"{value:.4g}"
+    if isinstance(value, bool | np.bool_):
+        return str(value)
+    if isinstance(value, float | np.floating | int | np.integer):
+        return format_number(value)
     return str(value)
 
 
@@ -205,11 +255,15 @@ def _markdown_table(frame):
 def _summary_lines(result):
     """The report's settings and findings, as plain sentences."""
     flagged = result.flagged
+    sigma = ", ".join(f"{v:g}" for v in np.atleast_1d(result.sigma))
     lines = [
         f"Task: {result.task}; rows in the file: {result.n_rows}; rows audited: "
         f"{len(result.table)}; epochs: {result.epochs}; batch size: "
         f"{result.batch_size}; device: {result.device}.",
+        f"Model: {type(result.estimator).__name__} at its defaults except the "
+        f"options given on the command line; sigma = {sigma}.",
         f"Flag rule: {result.rule}.",
+        result.training,
         f"{len(flagged)} of {len(result.table)} audited rows flagged "
         f"({len(flagged) / max(len(result.table), 1):.1%}).",
         "Features used: " + (", ".join(map(str, result.used_columns)) or "none") + ".",
@@ -217,7 +271,87 @@ def _summary_lines(result):
         + (", ".join(map(str, result.id_columns)) or "none")
         + ".",
     ]
-    return lines
+    return [line for line in lines if line]
+
+
+def _column_definitions(result):
+    """(column, meaning) for every column of the flagged-rows table."""
+    target = str(result.target)
+    scale = "log(1 + target)" if result.log_target else "the target"
+    rows = [
+        ("row", "0-based position of the row in the input file's data"),
+        *((str(c), "id column, as in the file") for c in result.id_columns),
+        (target, "the recorded target, as in the file"),
+    ]
+    if result.task == "regression":
+        rows += [
+            (
+                "prediction",
+                "the fitted network's prediction for the row, on the target's "
+                "own scale (the retrained network, when there was a retrain)",
+            ),
+            (
+                "z_score",
+                f"the row's residual of {scale} (recorded minus predicted), "
+                "z-scored in each training batch against the batch's median and "
+                "MAD, averaged over the first training run (outlier_scores_); "
+                "positive: the recorded value is too high",
+            ),
+        ]
+    else:
+        rows += [
+            (
+                "likely_label",
+                "the class other than the given one that the fitted network "
+                "finds most likely",
+            ),
+            (
+                "probability_of_likely_label",
+                "the network's probability of likely_label",
+            ),
+            ("probability_of_label", "the network's probability of the given label"),
+            (
+                "score",
+                "z-score of the given label's log-odds (averaged over training) "
+                "among the rows of the same given class (outlier_scores_); "
+                "negative: less confident in its label than the class's typical "
+                "row; scores of different classes do not compare",
+            ),
+        ]
+    rows += [
+        (
+            "masked_fraction",
+            "share of the first training run's epochs in which the row was "
+            "masked (left out of the loss) in its batch (outlier_frequency_); "
+            "near 1: refused from the start; nan (empty in the CSV files) for a "
+            "row held out of that run to decide when to stop",
+        ),
+        (
+            "hint",
+            "a data-entry error that would explain the row, where one fits: a "
+            "decimal slip, a unit factor, swapped digits, a likely other label "
+            "(a guess to check, not a finding)",
+        ),
+        (
+            "feature values",
+            "the row's other columns as in the file (all of a narrow table; "
+            "else the first columns and those where the row lies furthest from "
+            "the median, with their robust z-score)",
+        ),
+    ]
+    return rows
+
+
+def _shown_rows(result, limit):
+    """The first ``limit`` flagged rows, with their feature values."""
+    shown = result.shown_flagged.head(limit).copy()
+    shown["feature values"] = row_values(result, range(len(shown)))
+    return shown
+
+
+def _note_items(notes):
+    """Notes as (text, nested): lines indented in the source nest."""
+    return [(note.strip(), note[:1].isspace()) for note in notes]
 
 
 def render_report(result, command, figures, extra=()):
@@ -225,7 +359,7 @@ def render_report(result, command, figures, extra=()):
     from . import __version__
 
     flagged = result.shown_flagged
-    shown = flagged.head(MARKDOWN_ROWS)
+    shown = _shown_rows(result, MARKDOWN_ROWS)
     summary = _summary_lines(result)
     lines = [
         "# sk-zerror audit report",
@@ -235,8 +369,8 @@ def render_report(result, command, figures, extra=()):
         "",
         *(f"- {html.escape(line, quote=False)}" for line in summary),
     ]
-    for note in [*result.notes, *extra]:
-        lines.append(f"- {html.escape(note, quote=False)}")
+    for note, nested in _note_items([*result.notes, *extra]):
+        lines.append(f"{'  ' if nested else ''}- {html.escape(note, quote=False)}")
     lines += ["", "## Most suspicious rows", ""]
     if len(flagged):
         lines += [
@@ -247,6 +381,11 @@ def render_report(result, command, figures, extra=()):
         ]
     else:
         lines.append("No row flagged; every audited row is in all_rows.csv.")
+    lines += ["", "### Columns", ""]
+    lines += [
+        f"- `{name.replace('`', '')}`: {html.escape(meaning, quote=False)}"
+        for name, meaning in _column_definitions(result)
+    ]
     if len(result.left_out):
         lines += [
             "",
@@ -256,8 +395,10 @@ def render_report(result, command, figures, extra=()):
         ]
     lines += ["", "`row` is the 0-based position of the row in the input file's data."]
     lines += ["", "## Figures", ""]
-    lines += [f"![{name}]({name})" for name in figures]
-    return "\n".join(lines) + "\n"
+    captions = _figure_captions(result)
+    for name in figures:
+        lines += [f"![{name}]({name})", "", f"{name}: {captions.get(name, '')}.", ""]
+    return "\n".join(lines).rstrip("\n") + "\n"
 
 
 HTML_STYLE = """
@@ -330,13 +471,30 @@ def _html_table(frame, table_id=None):
     )
 
 
+def _html_notes(notes):
+    """Notes as list items; indented lines nest under the one before."""
+    e = html.escape
+    items = []
+    for note, nested in _note_items(notes):
+        if nested and items:
+            items[-1].append(note)
+        else:
+            items.append([note])
+    return [
+        f"<li>{e(first)}"
+        + ("<ul>" + "".join(f"<li>{e(n)}</li>" for n in rest) + "</ul>" if rest else "")
+        + "</li>"
+        for first, *rest in items
+    ]
+
+
 def render_html(result, command, folder, figures, extra=()):
     """The self-contained ``report.html``: escaped data, inline figures."""
     from . import __version__
 
     e = html.escape
     flagged = result.shown_flagged
-    shown = flagged.head(HTML_ROWS)
+    shown = _shown_rows(result, HTML_ROWS)
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -347,16 +505,18 @@ def render_html(result, command, folder, figures, extra=()):
         f"<p>Command: <code>{e(command)}</code><br>sk_zerror {e(__version__)}</p>",
         "<h2>Summary</h2><ul>",
         *(f"<li>{e(line)}</li>" for line in _summary_lines(result)),
-        *(f"<li>{e(note)}</li>" for note in [*result.notes, *extra]),
+        *_html_notes([*result.notes, *extra]),
         "</ul>",
     ]
     if figures:
         parts.append("<h2>Figures</h2>")
+    captions = _figure_captions(result)
     for name in figures:
         data = base64.b64encode((folder / name).read_bytes()).decode("ascii")
         parts.append(
             f'<figure><img alt="{e(name)}" src="data:image/png;base64,{data}">'
-            f"<figcaption>{e(name)}</figcaption></figure>"
+            f"<figcaption>{e(name)}: {e(captions.get(name, ''))}</figcaption>"
+            "</figure>"
         )
     parts.append("<h2>Flagged rows</h2>")
     if len(flagged):
@@ -375,6 +535,12 @@ def render_html(result, command, folder, figures, extra=()):
         ]
     else:
         parts.append("<p>No row flagged.</p>")
+    parts.append("<h3>Columns</h3><dl>")
+    parts += [
+        f"<dt><code>{e(name)}</code></dt><dd>{e(meaning)}</dd>"
+        for name, meaning in _column_definitions(result)
+    ]
+    parts.append("</dl>")
     if len(result.left_out):
         parts += ["<h2>Rows left out of the audit</h2>", _html_table(result.left_out)]
     parts.append(

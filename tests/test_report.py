@@ -1,5 +1,6 @@
 """The audit's outputs: the output folder never costs anyone data; the reports."""
 
+import csv
 import json
 import os
 import re
@@ -10,9 +11,22 @@ import tempfile
 import numpy as np
 import pytest
 
-from sk_zerror._audit import AuditError
+from sk_zerror._audit import AuditError, fit_audit, prepare_audit
 from sk_zerror._cli import main
-from sk_zerror._report import MARKER, _markdown_table, check_output_folder
+from sk_zerror._hints import (
+    feature_summary,
+    format_number,
+    label_hint,
+    regression_hint,
+    robust_zscores,
+)
+from sk_zerror._report import (
+    MARKER,
+    _markdown_table,
+    check_output_folder,
+    render_html,
+    render_report,
+)
 
 pd = pytest.importorskip("pandas")
 pytest.importorskip("matplotlib")
@@ -319,3 +333,202 @@ def test_html_report_renders_in_chromium_and_runs_no_injected_code(hostile_audit
     shot = hostile_audit / "screenshot.png"
     chromium(f"--screenshot={shot}", "--window-size=1200,1600", page.as_uri())
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# -- why is this row suspect: hints, feature values, definitions ---------------
+
+
+@pytest.mark.parametrize(
+    "value, prediction, tolerance, log, expected",
+    [
+        (1510.0, 150.0, 20.0, False, "about 10x the prediction: a decimal slip?"),
+        (15.2, 150.0, 20.0, False, "about 1/10 of the prediction: a decimal slip?"),
+        (8.4, 151.0, 20.0, False, "about 1/18 of the prediction: glucose in mmol/L"),
+        (2700.0, 150.0, 20.0, False, "about 18x the prediction: glucose in mg/dL"),
+        (511.0, 150.0, 20.0, False, "digits swapped? (151 would fit the prediction"),
+        (25.4, 10.1, 0.5, False, "centimetres for inches?"),
+        (68.0, 150.0, 5.0, False, "kilograms for pounds?"),
+        (32.8, 10.0, 0.3, False, "feet for metres?"),
+        (98.6, 37.2, 0.5, False, "degrees Fahrenheit where Celsius is expected?"),
+        (2500.0, 2.5, 0.1, False, "about 1000x the prediction: a unit prefix"),
+        (1500.0, 150.0, 0.2, True, "about 10x the prediction: a decimal slip?"),
+    ],
+)
+def test_regression_hints_name_the_error_that_explains_a_row(
+    value, prediction, tolerance, log, expected
+):
+    hint = regression_hint(value, prediction, tolerance, log=log)
+    assert expected in hint.split("; or ")[0], hint
+
+
+@pytest.mark.parametrize(
+    "value, prediction, tolerance",
+    [
+        (160.0, 150.0, 20.0),  # within the noise: nothing to explain
+        (260.0, 150.0, 5.0),  # 1.73x the prediction: no known factor
+        (1030.0, 130.0, 5.0),  # no leading-zero "swap" (0130)
+        (np.nan, 150.0, 20.0),
+    ],
+)
+def test_regression_hints_stay_silent_where_nothing_fits(value, prediction, tolerance):
+    assert regression_hint(value, prediction, tolerance) == ""
+
+
+def test_a_loose_prediction_names_both_factors_that_fit():
+    hint = regression_hint(2000.0, 97.0, 0.9, log=True)
+    assert hint.startswith("about 18x the prediction") and "; or about 10x" in hint
+
+
+def test_label_hints_name_the_likely_label_with_its_probability():
+    assert label_hint(1, 0, 0.91, 0.09) == (
+        "the model finds '0' likely (probability 0.91; '1': 0.09)"
+    )
+    assert label_hint(1.0, 2.0, 0.5, 0.4).startswith("the model finds '2' likely")
+    assert label_hint("a", "b", 0.3, 0.6) == ""
+
+
+@pytest.mark.parametrize(
+    "value, text",
+    [
+        (1.0, "1"),
+        (np.float64(7), "7"),
+        (123456.7, "123457"),
+        (2.5e12, "2500000000000"),
+        (1234.5678, "1235"),
+        (12.3456, "12.35"),
+        (-0.5, "-0.5"),
+        (0.000012345, "1.23e-05"),
+        (np.nan, "nan"),
+    ],
+)
+def test_numbers_print_without_scientific_notation(value, text):
+    assert format_number(value) == text
+
+
+def test_feature_summary_shows_a_wide_rows_first_and_outstanding_columns():
+    cells = pd.DataFrame({f"c{i}": np.arange(20.0) % 5 for i in range(12)})
+    cells["c9"] = 1.0 + 0.1 * np.arange(20) % 3
+    cells.loc[7, "c9"] = 58.9
+    cells["label"] = "x"
+    zscores = robust_zscores(cells, [c for c in cells if c != "label"])
+    text = feature_summary(cells, zscores, 7)
+    assert text.startswith("c0=2; c1=2; c2=2; c3=2; c9=58.9 (robust z +")
+    assert text.endswith("... 8 more columns")
+    narrow = cells[["c0", "c9", "label"]]
+    assert feature_summary(narrow, zscores, 3) == "c0=3; c9=1.3; label=x"
+
+
+@pytest.fixture
+def diamonds(tmp_path):
+    """A priced table whose top flag is a price with a slipped decimal point."""
+    rng = np.random.default_rng(11)
+    n = 300
+    carat = rng.uniform(0.3, 2.0, n)
+    frame = pd.DataFrame(
+        {
+            "stone_id": [f"D{i}" for i in range(n)],
+            "carat": carat.round(2),
+            "cut": rng.choice(["Fair", "Good", "Ideal"], n),
+            "depth": rng.normal(61.5, 1.0, n).round(1),
+            "price": (4000 * carat + 300 * rng.normal(size=n)).round() + 2000,
+        }
+    )
+    frame.loc[17, "price"] *= 10
+    frame.loc[60, "depth"] = 78.9
+    frame.loc[60, "price"] = 150000
+    return frame
+
+
+def test_flagged_rows_show_their_values_and_hints_in_both_reports(diamonds, tmp_path):
+    path = tmp_path / "diamonds.csv"
+    diamonds.to_csv(path, index=False)
+    out = tmp_path / "out"
+    code = main(
+        ["audit", str(path), "--target", "price", "--out", str(out), "--quiet"]
+        + ["--epochs", "30"]
+    )
+    assert code == 0
+    flagged = pd.read_csv(out / "flagged.csv")
+    assert {17, 60} <= set(flagged["row"])
+    hint = flagged.set_index("row").loc[17, "hint"]
+    assert hint.startswith("about 10x the prediction: a decimal slip?")
+    md = (out / "report.md").read_text()
+    page = (out / "report.html").read_text()
+    carat = diamonds.loc[60, "carat"]
+    values = f"carat={carat:g}; cut={diamonds.loc[60, 'cut']}; depth=78.9 (robust z +"
+    for report in (md, page):
+        assert values in report
+        assert "about 10x the prediction: a decimal slip?" in report
+        assert "| 150000 |" in md or "<td>150000</td>" in page  # no 1.5e+05
+        assert "e+0" not in report.split("Figures")[0]
+    # Every column of the flagged table is defined.
+    header = next(line for line in md.splitlines() if line.startswith("| row |"))
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    definitions = md.split("### Columns")[1]
+    assert all(f"- `{column}`:" in definitions for column in columns)
+    assert "masked_fraction" in columns and "z_score" in columns
+    assert "<dt><code>z_score</code></dt>" in page
+    assert "sigma moving from 3 to 5" in md  # the training's sigma explained
+
+
+def test_a_near_copy_of_the_target_is_warned_about(diamonds):
+    diamonds["log_price"] = np.log(diamonds["price"])
+    plan = prepare_audit(diamonds, "price")
+    assert plan.warnings == [
+        "column 'log_price' predicts the target almost exactly (Spearman "
+        "correlation +1.000): a copy or transform of it (e.g. its log or another "
+        "unit)? The model then learns the target from it and flags only rows "
+        "where the two disagree; leave it out of the table unless it is a real "
+        "measurement"
+    ]
+    assert not prepare_audit(diamonds.drop(columns="log_price"), "price").warnings
+    labels = diamonds.assign(grade=np.where(diamonds["carat"] > 1, "big", "small"))
+    labels["grade_code"] = np.where(labels["grade"] == "big", 1, 0)
+    plan = prepare_audit(labels.drop(columns=["price", "log_price"]), "grade")
+    assert plan.warnings == [
+        "column 'grade_code' predicts the target almost exactly (its value gives "
+        "the label in 100.0% of rows): a copy or transform of it (e.g. its log or "
+        "another unit)? The model then learns the target from it and flags only "
+        "rows where the two disagree; leave it out of the table unless it is a "
+        "real measurement"
+    ]
+
+
+def test_integer_labels_print_as_integers(tmp_path):
+    rng = np.random.default_rng(12)
+    X = rng.normal(size=(200, 2))
+    label = (X[:, 0] + X[:, 1] > 0).astype(float)  # 0.0 / 1.0 in the file
+    label[:8] = 1 - label[:8]
+    frame = pd.DataFrame({"a": X[:, 0], "b": X[:, 1], "label": label})
+    path = tmp_path / "labels.csv"
+    frame.to_csv(path, index=False)
+    assert "1.0" in path.read_text()
+    out = tmp_path / "out"
+    code = main(
+        ["audit", str(path), "--target", "label", "--out", str(out), "--quiet"]
+        + ["--epochs", "20"]
+    )
+    assert code == 0
+    with open(out / "all_rows.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {r["label"] for r in rows} == {"0", "1"}
+    assert {r["likely_label"] for r in rows} == {"0", "1"}
+    md = (out / "report.md").read_text()
+    table = md.split("## Most suspicious rows")[1].split("## Figures")[0]
+    assert "| 1 |" in table and "| 1.0 |" not in table and "'1.0'" not in table
+    assert "the model finds '0' likely" in md or "the model finds '1' likely" in md
+    assert (out / "label_scores.png").exists() and not (out / "zscores.png").exists()
+    assert "label_scores.png: histogram of score" in md
+
+
+def test_indented_notes_nest_in_both_reports(diamonds, tmp_path):
+    plan = prepare_audit(diamonds, "price", epochs=2)
+    result = fit_audit(plan, seed=0)
+    extra = ["demo: 2 injected errors", "  decimal slip x10  found 1 of 1"]
+    md = render_report(result, "sk-zerror audit", [], extra)
+    assert "- demo: 2 injected errors\n  - decimal slip x10  found 1 of 1\n" in md
+    page = render_html(result, "sk-zerror audit", tmp_path, [], extra)
+    assert (
+        "<li>demo: 2 injected errors<ul><li>decimal slip x10  found 1 of 1</li>"
+        "</ul></li>" in page
+    )

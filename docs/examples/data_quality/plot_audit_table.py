@@ -86,10 +86,13 @@ flagged = pd.read_csv(folder / "audit" / "flagged.csv")
 flagged.head(10)
 
 # %%
-# ``row`` is the row's position in the file, ``z_score`` how many robust
-# standard deviations its residual lies from the typical row (positive: the
-# recorded value is too high), and ``masked_fraction`` the share of training
-# epochs in which the network refused it.
+# ``row`` is the row's position in the file; ``z_score`` how many robust
+# standard deviations its residual lies from the typical row of its training
+# batches, averaged over the first training run (positive: the recorded value
+# is too high; the rows beyond the estimator's ``sigma=5`` are flagged);
+# ``masked_fraction`` the share of that run's epochs in which the network
+# refused it; and ``hint`` a data-entry error that would explain the value
+# (a decimal slip, a unit factor, swapped digits), where one fits.
 #
 # What it found
 # -------------
@@ -109,9 +112,10 @@ for name in ["decimal slip", "unit error", "digit swap", "copied row"]:
 # %%
 # Decimal slips and unit errors move the value far outside anything the
 # features can explain: they are the easy ones. Swapped digits and copied values
-# stay within the usual range of the target; the audit finds those that the
-# features contradict clearly, and misses the rest, which no method can tell
-# from the data's own noise.
+# stay within the usual range of the target, a few residual spreads from the
+# prediction at most; at the estimator's default ``sigma=5`` the audit flags
+# hardly any of them (every flag here is a planted error), and many lie within
+# the data's own noise, where no method can tell them apart.
 #
 # The audited table in one picture: recorded target against the network's
 # prediction, every row coloured by what it is.
@@ -147,7 +151,9 @@ fig.tight_layout()
 # The command also wrote ``report.html``, one self-contained page (figures
 # inline, a sortable and filterable table of the flagged rows) for whoever
 # will check the rows, and the same report as text in ``report.md``, with the
-# settings, the columns used, the twenty most suspicious rows and the figures.
+# settings, the flag rule, the columns used, the twenty most suspicious rows
+# with their feature values and hints, what each column means, and the
+# figures.
 # The hidden ``.sk-zerror-audit`` file marks the folder as the audit's own, so
 # that ``--force`` may replace it next time (and no other folder):
 
