@@ -237,8 +237,8 @@ def find_outliers(
     to the number of rows, where a fixed sigma flags a fixed share of clean
     rows (4.6% at 2 sigma for normal residuals), hence the default. The
     guarantee assumes normal clean residuals; with heavier tails it flags
-    more clean rows than ``fdr`` says (``docs/benchmarks/label_noise.md`` measures by how
-    much, against Tukey's fences and robust regressions).
+    more clean rows than ``fdr`` says (``docs/benchmarks/label_noise.md``
+    measures by how much, against Tukey's fences and robust regressions).
 
     Examples
     --------
@@ -540,8 +540,8 @@ def find_label_outliers(
     for the rows below and above the median of the model's largest
     probability, and adds the two; it counts more of the errors on
     ambiguous rows and somewhat more false ones where errors are random.
-    ``docs/benchmarks/label_noise.md`` measures both against cleanlab under random,
-    class-pair and instance-dependent noise.
+    ``docs/benchmarks/label_noise.md`` measures both against cleanlab under
+    random, class-pair and instance-dependent noise.
 
     Each row's likely label is its most probable other class. A (given,
     likely) pair with at least 10 estimated errors flags that many of its
