@@ -27,7 +27,7 @@ from ._inputs import check_features, is_dataset, is_table
 from ._ledger import LEDGERS, zscore_outliers
 from ._losses import WINDOWS
 from ._network import ACTIVATIONS, make_mlp, subset_rows
-from ._schedule import SCHEDULES
+from ._schedule import PLATEAU, SCHEDULES
 from ._training import (
     OPTIMIZERS,
     RunSettings,
@@ -149,7 +149,10 @@ class ZErrorBase(BaseEstimator):
         "sigma_start": [None, Interval(Real, 0, None, closed="neither")],
         "anneal": [StrOptions(set(SCHEDULES))],
         "anneal_epochs": [None, Interval(Integral, 0, None, closed="left")],
-        "warmup_epochs": [Interval(Integral, 0, None, closed="left")],
+        "warmup_epochs": [
+            Interval(Integral, 0, None, closed="left"),
+            StrOptions({PLATEAU}),
+        ],
         "center": [StrOptions(set(CENTERS))],
         "scale": [StrOptions(set(SCALES))],
         "tail": [StrOptions(set(TAILS))],
@@ -160,6 +163,7 @@ class ZErrorBase(BaseEstimator):
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [None, Interval(Real, 0, None, closed="left")],
         "device": [str],
         "mixed_precision": ["boolean"],
         "accelerator": [None, HasMethods(["prepare", "backward"])],
@@ -311,6 +315,7 @@ class ZErrorBase(BaseEstimator):
             early_stopping=self.early_stopping,
             validation_fraction=self.validation_fraction,
             n_iter_no_change=self.n_iter_no_change,
+            tol=self.tol,
             stratified=is_classifier(self),
             stopping_key=self._stopping_key,
             stopping_loss=self._stopping_loss,

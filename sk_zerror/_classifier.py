@@ -90,8 +90,12 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
         Epochs from ``sigma_start`` to ``sigma``. ``None`` anneals over the
         first half of ``max_epochs`` so the second half trains at ``sigma``;
         ``max_epochs`` reproduces the note, which anneals over all epochs.
-    warmup_epochs : int, default=0
-        Initial epochs without any masking.
+    warmup_epochs : int or "plateau", default=0
+        Initial epochs without any masking. ``"plateau"`` holds the masking
+        off until the training loss flattens (its best over the last 5
+        epochs less than 1% below the best before them): rows a network
+        learns late, those a curved boundary is made of, are learnt before
+        any is refused (:class:`SigmaScheduler`).
     space : {"logit", "probability"}, default="logit"
         Where each class's distribution is modelled: the given-class logit
         (the note's preference), or the predicted probability of the given
@@ -159,7 +163,13 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
     validation_fraction : float, default=0.1
         Share of the training data held out when ``early_stopping=True``.
     n_iter_no_change : int, default=10
-        Patience of the early stopping.
+        Patience of the early stopping, and of ``tol``'s.
+    tol : float or None, default=None
+        Stopping by convergence, scikit-learn's MLP rule: a run without a
+        hold-out (``early_stopping=False``, or too few rows for one) stops
+        once its training loss has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs; ``max_epochs`` is then a ceiling, as
+        ``max_iter`` is. ``None`` trains every epoch.
     device : str, default="cpu"
         ``"cpu"``, ``"cuda"`` (or ``"cuda:N"``), or ``"auto"`` (CUDA when
         available). Ignored when ``accelerator`` is set.
@@ -301,6 +311,7 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
         early_stopping=True,
         validation_fraction=0.1,
         n_iter_no_change=10,
+        tol=None,
         device="cpu",
         mixed_precision=False,
         accelerator=None,
@@ -336,6 +347,7 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
         self.device = device
         self.mixed_precision = mixed_precision
         self.accelerator = accelerator

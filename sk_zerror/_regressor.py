@@ -96,8 +96,12 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
         ``max_epochs`` reproduces the note, which anneals over all epochs
         (with ``retrain_without_outliers=False``: a first run of half the
         epochs would stop half-way through such a schedule).
-    warmup_epochs : int, default=0
-        Initial epochs without any masking.
+    warmup_epochs : int or "plateau", default=0
+        Initial epochs without any masking. ``"plateau"`` holds the masking
+        off until the training loss flattens (its best over the last 5
+        epochs less than 1% below the best before them): rows a network
+        learns late, those a curved boundary is made of, are learnt before
+        any is refused (:class:`SigmaScheduler`).
     zscore_of : {"residual", "loss", "target"}, default="residual"
         What is z-scored: the signed residual, observed minus predicted (the
         note's text), the squared error, or the target itself (the note's
@@ -148,7 +152,13 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
     validation_fraction : float, default=0.1
         Share of the training data held out when ``early_stopping=True``.
     n_iter_no_change : int, default=10
-        Patience of the early stopping.
+        Patience of the early stopping, and of ``tol``'s.
+    tol : float or None, default=None
+        Stopping by convergence, scikit-learn's MLP rule: a run without a
+        hold-out (``early_stopping=False``, or too few rows for one) stops
+        once its training loss has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs; ``max_epochs`` is then a ceiling, as
+        ``max_iter`` is. ``None`` trains every epoch.
     device : str, default="cpu"
         ``"cpu"``, ``"cuda"`` (or ``"cuda:N"``), or ``"auto"`` (CUDA when
         available). Ignored when ``accelerator`` is set.
@@ -292,6 +302,7 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,
+        tol=None,
         device="cpu",
         mixed_precision=False,
         accelerator=None,
@@ -326,6 +337,7 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
         self.device = device
         self.mixed_precision = mixed_precision
         self.accelerator = accelerator

@@ -10,6 +10,29 @@ from ._zscore import sigma_tensor
 __all__ = ["SigmaScheduler", "sigma_at_epoch"]
 
 SCHEDULES = ("linear", "cosine", "exponential")
+# warmup_epochs="plateau": masking starts once the best training loss of the
+# last PLATEAU_EPOCHS epochs is less than PLATEAU_GAIN (relatively) below the
+# best before them, that is once the network has learnt what it can easily.
+PLATEAU = "plateau"
+PLATEAU_EPOCHS = 5
+PLATEAU_GAIN = 0.01
+
+
+def loss_has_flattened(losses, epochs=PLATEAU_EPOCHS, gain=PLATEAU_GAIN):
+    """Whether the last ``epochs`` losses improved on the earlier best by < ``gain``.
+
+    Examples
+    --------
+    >>> from sk_zerror._schedule import loss_has_flattened
+    >>> loss_has_flattened([1.0, 0.5, 0.4, 0.39, 0.38, 0.37, 0.36])
+    False
+    >>> loss_has_flattened([1.0, 0.5, 0.4, 0.399, 0.398, 0.398, 0.397, 0.397])
+    True
+    """
+    if len(losses) <= epochs:
+        return False
+    before, recent = min(losses[:-epochs]), min(losses[-epochs:])
+    return before - recent < gain * abs(before)
 
 
 def sigma_at_epoch(
@@ -86,8 +109,13 @@ class SigmaScheduler(Callback):
     anneal_epochs : int or None, default=None
         Epochs from ``start`` to ``target``; ``None`` uses the net's
         ``max_epochs`` minus the warm-up, as in the note.
-    warmup_epochs : int, default=0
-        Initial epochs without any masking.
+    warmup_epochs : int or "plateau", default=0
+        Initial epochs without any masking (sigma infinite). ``"plateau"``
+        holds the masking off until the training loss flattens: until the
+        best ``train_loss`` of the last 5 epochs is less than 1% below the
+        best before them, so that the rows a network learns late (those a
+        curved boundary is made of) are learnt before any is refused. The
+        annealing then starts from the epoch after.
     criterion : str, default="criterion"
         Name of the criterion on the net (``net.<criterion>_``).
 
@@ -95,6 +123,9 @@ class SigmaScheduler(Callback):
     ----------
     sigma_ : float or ndarray
         Threshold in force in the current (or last) epoch.
+    warmup_epochs_ : int or None
+        Epochs of the warm-up: ``warmup_epochs``, or with ``"plateau"`` the
+        epochs until the loss flattened (None until then).
 
     Notes
     -----
@@ -145,6 +176,14 @@ class SigmaScheduler(Callback):
             )
         if self.start is not None and not self.start > 0:
             raise ValueError(f"start must be > 0 or None, got {self.start!r}.")
+        plateau = isinstance(self.warmup_epochs, str) and self.warmup_epochs == PLATEAU
+        if not plateau and not (
+            isinstance(self.warmup_epochs, int | np.integer) and self.warmup_epochs >= 0
+        ):
+            raise ValueError(
+                "warmup_epochs must be an integer >= 0 or 'plateau', got "
+                f"{self.warmup_epochs!r}."
+            )
         criterion = getattr(net, self.criterion + "_", None)
         if not hasattr(criterion, "set_sigma"):
             raise TypeError(
@@ -159,31 +198,44 @@ class SigmaScheduler(Callback):
     def on_train_begin(self, net, **kwargs):
         self.criterion_ = self._criterion(net)
         self.target_ = np.asarray(self.target, dtype=float)
+        plateau = self.warmup_epochs == PLATEAU
+        self.warmup_epochs_ = None if plateau else self.warmup_epochs
         self.anneal_epochs_ = (
-            max(net.max_epochs - self.warmup_epochs, 0)
+            max(net.max_epochs - (0 if plateau else self.warmup_epochs), 0)
             if self.anneal_epochs is None
             else self.anneal_epochs
         )
         self.epoch_ = len(net.history) - 1
 
     def _sigma(self, epoch):
+        if self.warmup_epochs_ is None:  # the loss has not flattened yet
+            inf = np.full(self.target_.shape, np.inf)
+            return inf if inf.ndim else float(inf)
         return sigma_at_epoch(
             epoch,
             self.target_ if self.target_.ndim else float(self.target_),
             start=self.start,
             schedule=self.schedule,
             anneal_epochs=self.anneal_epochs_,
-            warmup_epochs=self.warmup_epochs,
+            warmup_epochs=self.warmup_epochs_,
         )
 
     def on_epoch_begin(self, net, **kwargs):
         self.epoch_ += 1
         self.sigma_ = self._sigma(self.epoch_)
         self.criterion_.set_sigma(self.sigma_)
-        annealing = self.epoch_ < self.warmup_epochs + (
+        warmup = self.warmup_epochs_
+        annealing = warmup is None or self.epoch_ < warmup + (
             self.anneal_epochs_ if self.start is not None else 0
         )
         net.history.record(
             "sigma", self.sigma_.tolist() if np.ndim(self.sigma_) else self.sigma_
         )
         net.history.record("sigma_annealing", bool(annealing))
+
+    def on_epoch_end(self, net, **kwargs):
+        if self.warmup_epochs_ is not None:
+            return
+        losses = [row["train_loss"] for row in net.history if "train_loss" in row]
+        if loss_has_flattened(losses):
+            self.warmup_epochs_ = self.epoch_ + 1

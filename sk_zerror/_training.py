@@ -120,6 +120,9 @@ class RunSettings:
         The estimator's epochs; a run may be given fewer.
     early_stopping : bool
         Stop on a hold-out when the data allow one (:func:`hold_out_is_usable`).
+    tol : float or None
+        Without a hold-out, stop once the training loss has not improved by
+        ``tol`` for ``n_iter_no_change`` epochs; None trains every epoch.
     stratified : bool
         Whether the hold-out is stratified (classification).
     stopping_key : str
@@ -153,6 +156,7 @@ class RunSettings:
     early_stopping: bool
     validation_fraction: float
     n_iter_no_change: int
+    tol: float | None
     stratified: bool
     stopping_key: str
     stopping_loss: Callable | None
@@ -192,6 +196,10 @@ class RunResult:
         return len(self.history)
 
 
+def _silent(*args, **kwargs):
+    """A sink that prints nothing."""
+
+
 def _callbacks(settings, sigma, sigma_start, hold_out):
     callbacks = [
         (
@@ -222,6 +230,18 @@ def _callbacks(settings, sigma, sigma_start, hold_out):
             load_best=True,
         )
         callbacks.append(("early_stopping", stopping))
+    elif settings.tol is not None:
+        # Without a hold-out: scikit-learn's MLP rule, a run stops once its
+        # training loss has not improved by tol for n_iter_no_change epochs.
+        convergence = EarlyStopping(
+            monitor="train_loss",
+            patience=settings.n_iter_no_change,
+            threshold=settings.tol,
+            threshold_mode="abs",
+            load_best=False,
+            sink=print if settings.verbose else _silent,
+        )
+        callbacks.append(("convergence", convergence))
     if settings.verbose and settings.verbose >= 2:
         callbacks.append(("progress_bar", ProgressBar()))
     # The user's callbacks are copied: training must not change them.

@@ -238,3 +238,40 @@ def test_mixed_precision_fits_with_full_precision_statistics(data):
     assert reg.outlier_mask_[:4].all()
     with pytest.raises(ValueError, match="'mixed_precision' parameter"):
         ZErrorRegressor(mixed_precision="bf16", max_epochs=1).fit(X, y)
+
+
+def test_tol_stops_a_run_once_its_training_loss_converges(data):
+    X, y = data
+    reg = ZErrorRegressor(
+        tol=1e-3, max_epochs=300, retrain_without_outliers=False, random_state=0
+    ).fit(X, y)
+    losses = np.array(reg.net_.history[:, "train_loss"])
+    assert 10 < len(losses) < 300
+    # The last 10 epochs never beat the best before them by 1e-3.
+    assert losses[-10:].min() > losses[:-10].min() - 1e-3
+    # Without tol, every epoch of the ceiling is trained.
+    every = ZErrorRegressor(max_epochs=30, retrain_without_outliers=False).fit(X, y)
+    assert len(every.net_.history) == 30
+
+
+def test_plateau_warm_up_in_the_estimators():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 4))
+    y = X[:, 0] - X[:, 1] > 0
+    y[:40] = ~y[:40]  # flipped labels keep the loss from falling to zero
+    params = dict(
+        warmup_epochs="plateau",
+        retrain_without_outliers=False,
+        early_stopping=False,
+        random_state=0,
+    )
+    clf = ZErrorClassifier(max_epochs=60, **params).fit(X, y)
+    sigma = clf.net_.history[:, "sigma"]
+    start = sigma.index(2.0)
+    assert 5 < start < 60 and sigma[:start] == [np.inf] * start
+    assert set(sigma[start:]) == {2.0}
+    # A loss that keeps falling (separable, clean) never starts the masking.
+    clean = ZErrorClassifier(max_epochs=30, **params).fit(X[40:], y[40:])
+    assert clean.net_.history[:, "sigma"] == [np.inf] * 30
+    with pytest.raises(ValueError, match="'warmup_epochs' parameter"):
+        ZErrorClassifier(warmup_epochs="late", max_epochs=1).fit(X, y)

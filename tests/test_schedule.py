@@ -12,6 +12,7 @@ from sk_zerror import (
     ZErrorMSELoss,
     sigma_at_epoch,
 )
+from sk_zerror._schedule import loss_has_flattened
 
 
 def test_linear_schedule_is_the_note_formula():
@@ -124,4 +125,41 @@ def test_scheduler_parameters_are_checked(params, match):
         callbacks=[SigmaScheduler(**params)],
     )
     with pytest.raises(ValueError, match=match):
+        net.fit(X, y)
+
+
+def test_plateau_warm_up_masks_once_the_training_loss_flattens():
+    X, y = regression_data()
+    scheduler = SigmaScheduler(target=2.0, start=None, warmup_epochs="plateau")
+    net = NeuralNetRegressor(
+        torch.nn.Linear(3, 1),
+        criterion=ZErrorMSELoss,
+        max_epochs=40,
+        lr=0.05,
+        train_split=None,
+        verbose=0,
+        callbacks=[scheduler],
+    ).fit(X, y)
+    sigma = net.history[:, "sigma"]
+    losses = net.history[:, "train_loss"]
+    start = scheduler.warmup_epochs_
+    assert start is not None and 5 < start < 40
+    assert sigma[:start] == [np.inf] * start and set(sigma[start:]) == {2.0}
+    # It fired at the first epoch whose loss had flattened, not before.
+    assert loss_has_flattened(losses[:start])
+    assert not any(loss_has_flattened(losses[:k]) for k in range(1, start))
+    assert net.history[start - 1, "sigma_annealing"]
+    assert not net.history[start, "sigma_annealing"]
+
+
+def test_warmup_epochs_must_be_an_integer_or_plateau():
+    X, y = regression_data()
+    net = NeuralNetRegressor(
+        torch.nn.Linear(3, 1),
+        criterion=ZErrorMSELoss,
+        max_epochs=1,
+        train_split=None,
+        callbacks=[SigmaScheduler(warmup_epochs="late")],
+    )
+    with pytest.raises(ValueError, match="integer >= 0 or 'plateau'"):
         net.fit(X, y)
