@@ -10,6 +10,7 @@ for the rows it was trained on.
 """
 
 import csv
+import itertools
 import math
 import re
 import sys
@@ -100,29 +101,26 @@ def _rows_text(rows):
     return shown + (" ..." if len(rows) > LISTED_ROWS else "")
 
 
-def _csv_header(path, encoding):
-    """The first non-blank line of a text file, or None when it has none."""
-    with open(path, encoding=encoding, errors="replace", newline="") as file:
-        line = next((line for line in file if line.strip()), None)
-    return None if line is None else line.rstrip("\r\n")
-
-
 def _read_csv(path, encoding):
     """A CSV file as a frame, its separator found from its header line."""
     pd = _pandas()
-    header = _csv_header(path, encoding)
-    if header is None:
-        raise AuditError(f"the file {path} is empty (only blank lines)")
-    try:
-        dialect = csv.Sniffer().sniff(header, delimiters=CSV_SEPARATORS)
-    except csv.Error:
-        name = header.strip().lstrip("\ufeff")
-        raise AuditError(
-            f"the file {path} has one column ({name[:40]!r}): an audit learns the "
-            "target from other columns, so there is nothing to learn from (columns "
-            "are separated by commas, semicolons, tabs, | or spaces)"
-        ) from None
-    names = next(csv.reader([header], dialect), [])
+    with open(path, encoding=encoding, errors="replace", newline="") as file:
+        lines = (line for line in file if line.strip())
+        header = next(lines, None)
+        if header is None:
+            raise AuditError(f"the file {path} is empty (only blank lines)")
+        try:
+            dialect = csv.Sniffer().sniff(header, delimiters=CSV_SEPARATORS)
+        except csv.Error:
+            name = header.strip().lstrip("\ufeff")
+            raise AuditError(
+                f"the file {path} has one column ({name[:40]!r}): an audit learns "
+                "the target from other columns, so there is nothing to learn from "
+                "(columns are separated by commas, semicolons, tabs, | or spaces)"
+            ) from None
+        # The header as a record: a quoted name may hold the separator or a
+        # line break.
+        names = next(csv.reader(itertools.chain([header], lines), dialect), [])
     counts = Counter(name.strip().lstrip("\ufeff") for name in names)
     table = pd.read_csv(
         path,

@@ -77,6 +77,16 @@ def csv_frame(frame):
     return safe
 
 
+def write_csv(frame, path):
+    """Write ``frame`` as CSV with its text made inert (:func:`csv_frame`).
+
+    Lines end in CRLF (RFC 4180), so that a cell holding a lone carriage
+    return is quoted too: with LF line ends, Python's CSV writer leaves it
+    bare and a reader starts a new row there.
+    """
+    csv_frame(frame).to_csv(path, index=False, lineterminator="\r\n")
+
+
 def markdown_text(value, *, block=False):
     """``value`` as CommonMark text that renders as itself and nothing more.
 

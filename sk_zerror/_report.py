@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ._audit import AuditError
-from ._escape import csv_frame, markdown_code, markdown_text
+from ._escape import markdown_code, markdown_text, write_csv
 from ._interrupt import held
 
 # The file that marks a folder as an audit's output, listing what it wrote.
@@ -611,10 +611,10 @@ def _write_claimed(result, claim, command, extra_notes):
         umask = os.umask(0)
         os.umask(umask)
         staging.chmod(0o777 & ~umask)
-        csv_frame(result.shown_flagged).to_csv(staging / "flagged.csv", index=False)
-        csv_frame(result.table).to_csv(staging / "all_rows.csv", index=False)
+        write_csv(result.shown_flagged, staging / "flagged.csv")
+        write_csv(result.table, staging / "all_rows.csv")
         if len(result.left_out):
-            csv_frame(result.left_out).to_csv(staging / "left_out.csv", index=False)
+            write_csv(result.left_out, staging / "left_out.csv")
         figures = _figures(result, staging)
         report = render_report(result, command, figures, extra_notes)
         (staging / "report.md").write_text(report, encoding="utf-8")
