@@ -174,9 +174,9 @@ class OutputClaim:
     out : Path
     token : str
         Written into the lock file: only the audit holding it writes there.
-    created : bool
-        Whether the claim created the folder (it is removed on release when
-        nothing else was put in it).
+    created : list of Path
+        The folders the claim created, the output folder last (removed on
+        release when nothing else was put in them).
     replacing : bool
         Whether an earlier audit's outputs are there, to be replaced.
     done : bool
@@ -199,11 +199,11 @@ class OutputClaim:
             lock = _read_lock(self.out)
             if lock is not None and lock.get("token") == self.token:
                 (self.out / LOCK).unlink(missing_ok=True)
-            if self.created:
+            for folder in reversed(self.created):
                 try:
-                    self.out.rmdir()
+                    folder.rmdir()
                 except OSError:  # someone put a file there: it stays
-                    pass
+                    break
             self.done = True
 
 
@@ -231,22 +231,23 @@ def claim_output_folder(out, *, force, inputs=()):
     token = uuid.uuid4().hex
     lock = {"token": token, "pid": os.getpid(), "host": socket.gethostname()}
     with held():
-        created = False
+        claim = OutputClaim(out, token, [], replacing=False)
         try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                out.mkdir()
-                created = True
-            except FileExistsError:
-                pass
+            for folder in [*reversed(out.parents), out]:
+                if folder.is_dir() and folder != out:
+                    continue
+                try:
+                    folder.mkdir()
+                    claim.created.append(folder)
+                except FileExistsError:
+                    pass
             fd = os.open(out / LOCK, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
+            claim.release()
             raise _in_use(out, _read_lock(out) or {}) from None
         except OSError as exc:
-            if created:
-                out.rmdir()
+            claim.release()
             raise AuditError(f"cannot create the output folder {out}: {exc}") from None
-        claim = OutputClaim(out, token, created, replacing=False)
         with os.fdopen(fd, "w", encoding="utf-8") as file:
             json.dump(lock, file)
     try:

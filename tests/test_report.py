@@ -446,7 +446,7 @@ def test_of_audits_claiming_one_new_folder_together_exactly_one_wins(workspace):
         assert "is being written by another sk-zerror audit (process" in message
     assert os.listdir(workspace / "new" / "report") == [LOCK]
     claims[0].release()
-    assert not (workspace / "new" / "report").exists()
+    assert not (workspace / "new").exists()
 
 
 def test_a_folder_claimed_by_a_running_audit_is_refused(workspace, capsys):
