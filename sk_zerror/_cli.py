@@ -232,9 +232,10 @@ def run_audit(args, command):
     )
     for warning in plan.warnings:
         print(f"sk-zerror: warning: {warning}", file=sys.stderr)
-    # The folder is ours from now on: a second audit into it is refused.
-    claim = claim_output_folder(out, force=args.force, inputs=inputs)
+    claim = None
     try:
+        # The folder is ours from now on: a second audit into it is refused.
+        claim = claim_output_folder(out, force=args.force, inputs=inputs)
         if claim.replacing and not args.quiet:
             print(f"replacing the earlier audit in {out}", file=sys.stderr)
         result = fit_audit(plan, seed=args.seed, progress=not args.quiet)
@@ -253,7 +254,8 @@ def run_audit(args, command):
             claim=claim,
         )
     finally:
-        claim.release()
+        if claim is not None:
+            claim.release()
     if claim.kept is not None:
         print(
             f"sk-zerror: warning: files that appeared in {out} while the report "
