@@ -10,9 +10,12 @@ the flags are the fitted estimator's ``outlier_mask_`` and the ranking its
 ``outlier_scores_``.
 """
 
+import csv
+import itertools
 import re
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +28,7 @@ from skorch.callbacks import Callback
 
 from ._base import resolve_device
 from ._classifier import ZErrorClassifier
+from ._cli import SIGMA_RANGE
 from ._hints import (
     feature_summary,
     label_hint,
@@ -39,6 +43,10 @@ from ._regressor import ZErrorRegressor
 ID_PATTERN = re.compile(r"^(id|identifier|key|index|name)$|(^|[_\s])id$", re.IGNORECASE)
 MAX_CATEGORIES = 50
 MAX_CLASS_LEVELS = 10
+# Classes a classification audit takes: its label-error counts and its
+# confusion figure have one cell per pair of classes (the figure of 300
+# classes took minutes to draw, that of 10,000 ran out of memory).
+MAX_CLASSES = MAX_CATEGORIES
 # A text column is read as numbers when at least this share of its filled
 # cells are numbers; the others are reported as unreadable.
 NUMERIC_SHARE = 0.9
@@ -46,6 +54,10 @@ NUMERIC_SHARE = 0.9
 # dates (digits separated by -, / or .) and parse as such.
 DATE_PATTERN = re.compile(r"^\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T].*)?$")
 MIN_ROWS = 10
+# What Parquet's lists and structures become in a pandas column.
+NESTED_TYPES = (list, tuple, dict, set, np.ndarray)
+# The column separators of a CSV file, found from its header line.
+CSV_SEPARATORS = ",;\t| "
 SMALL_TABLE = 100
 SMALL_CLASS = 5
 # Kelly's skewness above which a non-negative target is modelled as log(1 + y)
@@ -83,8 +95,48 @@ def _rows_text(rows):
     return shown + (" ..." if len(rows) > LISTED_ROWS else "")
 
 
-def load_table(path):
-    """Read a CSV or Parquet file; AuditError with a clear message otherwise."""
+def _read_csv(path, encoding):
+    """A CSV file as a frame, its separator found from its header line."""
+    pd = _pandas()
+    with open(path, encoding=encoding, errors="replace", newline="") as file:
+        lines = (line for line in file if line.strip())
+        header = next(lines, None)
+        if header is None:
+            raise AuditError(f"the file {path} is empty (only blank lines)")
+        try:
+            dialect = csv.Sniffer().sniff(header, delimiters=CSV_SEPARATORS)
+        except csv.Error:
+            name = header.strip().lstrip("\ufeff")
+            raise AuditError(
+                f"the file {path} has one column ({name[:40]!r}): an audit learns "
+                "the target from other columns, so there is nothing to learn from "
+                "(columns are separated by commas, semicolons, tabs, | or spaces)"
+            ) from None
+        # The header as a record: a quoted name may hold the separator or a
+        # line break.
+        names = next(csv.reader(itertools.chain([header], lines), dialect), [])
+    counts = Counter(name.strip().lstrip("\ufeff") for name in names)
+    table = pd.read_csv(
+        path,
+        sep=dialect.delimiter,
+        skipinitialspace=dialect.skipinitialspace,
+        encoding=encoding,
+    )
+    # pandas renames a repeated column name y to y.1: which were repeated.
+    table.attrs["repeated_columns"] = {n: k for n, k in counts.items() if k > 1}
+    return table
+
+
+def load_table(path, *, encoding=None):
+    """Read a CSV or Parquet file; AuditError with a clear message otherwise.
+
+    Parameters
+    ----------
+    path : path-like
+    encoding : str, default=None
+        The text encoding of a CSV file; None reads UTF-8, with or without a
+        byte-order mark.
+    """
     pd = _pandas()
     path = Path(path)
     if not path.exists():
@@ -102,19 +154,25 @@ def load_table(path):
         if suffix in (".parquet", ".pq"):
             table = pd.read_parquet(path)
         else:
-            text = path.read_text(encoding="utf-8-sig", errors="replace")
-            if not text.strip():
-                raise AuditError(f"the file {path} is empty (only blank lines)")
-            table = pd.read_csv(path, sep=None, engine="python")
+            table = _read_csv(path, encoding or "utf-8-sig")
     except AuditError:
         raise
     except ImportError as exc:
         raise AuditError(f"cannot read {path}: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise AuditError(
+            f"cannot read {path}: {exc}; give the file's encoding with --encoding "
+            "(e.g. --encoding latin-1 or --encoding cp1252), or save it as UTF-8"
+        ) from None
     except Exception as exc:  # the readers raise many kinds of errors
         message = " ".join(str(exc).split())
         raise AuditError(
             f"cannot read {path} as {suffix.lstrip('.') or 'CSV'}: {message}"
         ) from None
+    first = table.columns[0] if len(table.columns) else None
+    if isinstance(first, str) and first.startswith("\ufeff"):
+        # A byte-order mark read as text (--encoding utf-8) is not in the name.
+        table.columns = [first.lstrip("\ufeff"), *table.columns[1:]]
     if len(table) == 0:
         raise AuditError(
             f"the file {path} has a header ({len(table.columns)} columns) but "
@@ -126,6 +184,13 @@ def load_table(path):
 def _is_text(series):
     pd = _pandas()
     return pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series)
+
+
+def _is_nested(series):
+    """Whether a column holds lists, arrays or structures (Parquet's nested types)."""
+    if not _pandas().api.types.is_object_dtype(series):
+        return False
+    return any(isinstance(v, NESTED_TYPES) for v in series)
 
 
 def read_numbers(series):
@@ -225,6 +290,12 @@ def split_columns(frame, target):
             continue
         series = frame[column]
         label = repr(str(column))
+        if _is_nested(series):
+            notes.append(
+                f"column {label} holds lists or structures (nested values) and "
+                "was not used"
+            )
+            continue
         if ID_PATTERN.search(str(column)):
             ids.append(column)
             continue
@@ -384,16 +455,23 @@ def _check_classes(y, target):
     if pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(y):
         values = y.to_numpy(dtype=float)
         integer = np.all(values == np.round(values))
-        if not integer or len(counts) > MAX_CATEGORIES:
+        if not integer or len(counts) > MAX_CLASSES:
             raise AuditError(
                 f"target column {label} looks continuous ({len(counts)} distinct "
                 f"{'numbers' if integer else 'non-integer numbers'}) and cannot be "
                 "audited as class labels; use --task regression or --task auto"
             )
-    elif len(counts) > MAX_CATEGORIES and (counts < SMALL_CLASS).mean() > 0.5:
+    elif len(counts) > MAX_CLASSES and (counts < SMALL_CLASS).mean() > 0.5:
         raise AuditError(
             f"target column {label} has {len(counts)} distinct values, most of "
             f"them in fewer than {SMALL_CLASS} rows: these are not class labels"
+        )
+    elif len(counts) > MAX_CLASSES:
+        raise AuditError(
+            f"target column {label} has {len(counts)} classes; an audit handles at "
+            f"most {MAX_CLASSES} (its label-error counts and confusion figure grow "
+            "with the square of the number of classes): group the rare classes, "
+            "or audit a subset of them"
         )
     small = counts[counts < SMALL_CLASS]
     warnings = []
@@ -435,15 +513,42 @@ def prepare_audit(
             f"target column {target!r} not found; columns are: "
             + ", ".join(map(str, frame.columns))
         )
+    label = repr(str(target))
+    repeated = dict(frame.attrs.get("repeated_columns", {}))
+    repeated.update(frame.columns[frame.columns.duplicated()].value_counts() + 1)
+    if target in repeated:
+        raise AuditError(
+            f"the header names the target column {label} {repeated[target]} times; "
+            "the copies would be learnt from as features (a copy of the target): "
+            "rename or remove them"
+        )
+    if frame.columns.duplicated().any():
+        twice = frame.columns[frame.columns.duplicated()][0]
+        raise AuditError(
+            f"column name {str(twice)!r} appears {repeated[twice]} times; rename "
+            "the copies"
+        )
+    if _is_nested(frame[target]):
+        raise AuditError(
+            f"target column {label} holds lists or structures (nested values); an "
+            "audit needs one number or label per row"
+        )
     if isinstance(sigma, str) and sigma != "auto":
         raise AuditError(f"--sigma must be 'auto' or a number > 0, got {sigma!r}")
     if not isinstance(sigma, str) and not (np.isfinite(sigma) and sigma > 0):
         raise AuditError(f"--sigma must be a finite number > 0, got {sigma}")
+    low, high = SIGMA_RANGE
+    if not isinstance(sigma, str) and not low <= sigma <= high:
+        raise AuditError(f"--sigma must be between {low:g} and {high:g}, got {sigma}")
     device = None if device is None else _check_device(device)
     notes, warnings = [], []
+    for name, count in repeated.items():
+        notes.append(
+            f"column name {str(name)!r} appears {count} times in the header; pandas "
+            f"named the copies {', '.join(f'{name}.{k}' for k in range(1, count))}"
+        )
     y, reasons = _target_values(frame, target, task)
     kept = reasons == ""
-    label = repr(str(target))
     left_out = pd.DataFrame(
         {
             "row": np.flatnonzero(~kept),
@@ -507,6 +612,13 @@ def prepare_audit(
     warnings += _near_copy_warnings(
         features.loc[kept], numeric, categorical, values, task
     )
+    n = len(values)
+    if batch_size is not None and batch_size > n:
+        notes.append(
+            f"--batch-size {batch_size} is more than the {n} audited rows: each "
+            f"batch holds all {n}"
+        )
+        batch_size = n
     return AuditPlan(
         task=task,
         target=target,

