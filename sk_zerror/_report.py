@@ -21,6 +21,7 @@ import os
 import shutil
 import socket
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -61,15 +62,30 @@ def _protected(inputs):
     return places
 
 
-def _read_lock(folder):
-    """The lock of the audit writing into ``folder``: a dict, or None."""
-    try:
-        lock = json.loads((folder / LOCK).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError):
-        return {}
-    return lock if isinstance(lock, dict) else {}
+# Reads of a lock file still being written before it counts as empty.
+LOCK_READ_TRIES = 50
+
+
+def _read_lock(folder, tries=LOCK_READ_TRIES):
+    """The lock of the audit writing into ``folder``: a dict, or None.
+
+    The lock file is created empty (``O_EXCL``) and its holder writes its
+    process into it at once: an empty or partial file is read again, a few
+    times, before it counts as a lock without a holder (``{}``).
+    """
+    for attempt in range(tries):
+        try:
+            lock = json.loads((folder / LOCK).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except ValueError:
+            if attempt + 1 < tries:
+                time.sleep(0.01)
+            continue
+        except OSError:
+            return {}
+        return lock if isinstance(lock, dict) else {}
+    return {}
 
 
 def _in_use(out, lock):
@@ -222,6 +238,9 @@ class OutputClaim:
     created : list of Path
         The folders the claim created, the output folder last (removed on
         release when nothing else was put in them).
+    missing : list of Path
+        The output folder and its parents that did not exist when the claim
+        began (removed on release too, when empty).
     replacing : bool
         Whether an earlier audit's outputs are there, to be replaced.
     done : bool
@@ -231,9 +250,10 @@ class OutputClaim:
         swapped in are kept (never deleted), if any did.
     """
 
-    def __init__(self, out, token, created, replacing):
+    def __init__(self, out, token, created, replacing, missing=()):
         self.out, self.token = out, token
         self.created, self.replacing = created, replacing
+        self.missing = list(missing)
         self.done, self.kept = False, None
 
     def release(self):
@@ -244,11 +264,15 @@ class OutputClaim:
             lock = _read_lock(self.out)
             if lock is not None and lock.get("token") == self.token:
                 (self.out / LOCK).unlink(missing_ok=True)
-            for folder in reversed(self.created):
+            # Deepest first: the folders this claim created, and those that
+            # were missing when it began (another audit racing for the same
+            # new folder may have created them); rmdir removes only empty ones.
+            folders = {Path(f).absolute() for f in [*self.created, *self.missing]}
+            for folder in sorted(folders, key=lambda f: len(f.parts), reverse=True):
                 try:
                     folder.rmdir()
-                except OSError:  # someone put a file there: it stays
-                    break
+                except OSError:  # someone put a file there, or it is gone: it stays
+                    pass
             self.done = True
 
 
@@ -272,11 +296,15 @@ def claim_output_folder(out, *, force, inputs=()):
     OutputClaim
         Call its ``release`` when the audit ends, whatever the outcome.
     """
+    # What is missing now, before any folder is made: another audit racing
+    # for the same new folder may make them first.
+    start = Path(out).absolute()
+    missing = [f for f in [*start.parents, start] if not f.exists()]
     out, _ = check_output_folder(out, force=force, inputs=inputs)
     token = uuid.uuid4().hex
     lock = {"token": token, "pid": os.getpid(), "host": socket.gethostname()}
     with held():
-        claim = OutputClaim(out, token, [], replacing=False)
+        claim = OutputClaim(out, token, [], replacing=False, missing=missing)
         try:
             for folder in [*reversed(out.parents), out]:
                 if folder.is_dir() and folder != out:
