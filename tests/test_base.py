@@ -260,6 +260,7 @@ def test_plateau_warm_up_in_the_estimators():
     y = X[:, 0] - X[:, 1] > 0
     y[:40] = ~y[:40]  # flipped labels keep the loss from falling to zero
     params = dict(
+        sigma=2.0,
         warmup_epochs="plateau",
         retrain_without_outliers=False,
         early_stopping=False,

@@ -53,8 +53,9 @@ def test_lower_tail_never_flags_confident_rows(noisy_binary):
     # The tail is that of the Z-Error rule: the loss's mask and the final
     # whole-set pass (the training ledger counts errors instead).
     X, y_noisy, _ = noisy_binary
-    lower = ZErrorClassifier(ledger="final", **FAST).fit(X, y_noisy)
-    both = ZErrorClassifier(tail="both", ledger="final", **FAST).fit(X, y_noisy)
+    zerror = dict(ledger="final", sigma=2.0, **FAST)
+    lower = ZErrorClassifier(**zerror).fit(X, y_noisy)
+    both = ZErrorClassifier(tail="both", **zerror).fit(X, y_noisy)
     assert not (lower.outlier_mask_ & (lower.outlier_scores_ > 0)).any()
     assert (both.outlier_mask_ & (both.outlier_scores_ > 2)).any()
 
@@ -249,8 +250,13 @@ def test_defaults_stop_early_on_the_hold_out_log_loss(noisy_binary):
         rtol=1e-5,
     )
     assert_array_equal(np.flatnonzero(np.isnan(clf.outlier_frequency_)), np.sort(rows))
-    # Masking from the first epoch at the final sigma.
-    assert set(history[:, "sigma"]) == {2.0}
+    # No in-batch masking by default: sigma infinite, nothing masked.
+    assert set(history[:, "sigma"]) == {np.inf}
+    assert set(history[:, "masked_fraction"]) == {0.0}
+    masked = ZErrorClassifier(sigma=2.0, max_epochs=3, random_state=0)
+    assert set(masked.fit(X, y_noisy).net_.history[:, "sigma"]) == {2.0}
+    with pytest.raises(ValueError, match="ledger='final' flags by the Z-Error"):
+        ZErrorClassifier(ledger="final", max_epochs=1).fit(X, y_noisy)
 
 
 def test_small_tables_train_without_a_hold_out():
