@@ -50,13 +50,15 @@ with one thread for torch and BLAS.
 
 Examples
 --------
-The tuning run, and the held-out run of a few variants::
+The panel (``PANEL``: ten variants per task) on the tuning seeds, then on the
+held-out seeds; each seed can run in its own process (``--out`` per seed)
+and ``--summarise`` joins the raw files. ``--variants all`` fits the whole
+factorial; ``--no-peers`` adds variants to a run that already has the peers::
 
-    python benchmarks/bench_masking.py --seeds 0 1 --out masking_tuning
-    python benchmarks/bench_masking.py --seeds 2 3 --out masking_heldout \\
-        --variants current "nomask|es|rt" "plateau|es|rt"
+    python benchmarks/bench_masking.py --seeds 0 1 --out tuning
+    python benchmarks/bench_masking.py --seeds 2 3 --out heldout
     python benchmarks/bench_masking.py --summarise \\
-        benchmarks/results/masking_tuning/raw.csv
+        benchmarks/results/tuning/raw.csv --seeds 0 1 --out tuning
 """
 
 import os
@@ -65,6 +67,7 @@ for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_name, "1")
 
 import argparse  # noqa: E402
+import ast  # noqa: E402
 import csv  # noqa: E402
 import math  # noqa: E402
 import platform  # noqa: E402
@@ -177,7 +180,22 @@ def convergence_stopping():
 
 
 def variant_params(task, name):
-    """Constructor parameters of a variant ``mechanism|stopping|retrain``."""
+    """Constructor parameters of a variant ``mechanism|stopping|retrain``.
+
+    ``+key=value`` suffixes set further parameters (Python literals), e.g.
+    ``current+max_epochs=200+anneal_epochs=50``.
+    """
+    name, *extra = name.split("+")
+    overrides = {}
+    for item in extra:
+        key, value = item.split("=", 1)
+        overrides[key] = ast.literal_eval(value)
+    params = _variant_params(task, name)
+    params.update(overrides)
+    return params
+
+
+def _variant_params(task, name):
     if name == "current":
         return {}
     mechanism, stopping, retrain = name.split("|")
@@ -206,12 +224,44 @@ def variant_params(task, name):
 
 
 def variants():
-    """Every ablation variant, ``current`` first."""
+    """Every ablation variant (the full factorial), ``current`` first."""
     return (
         ["current"]
         + [f"{m}|{s}|{r}" for m in MECHANISMS for s in STOPPINGS for r in RETRAINS]
         + [f"late|{s}|{r}" for s in ("es", "conv") for r in RETRAINS]
     )
+
+
+# The panel's variants: each mechanism with the stopping rule that suits the
+# task (the classifier's hold-out, the regressor's convergence), and the
+# stopping and retrain axes around the mechanisms that matter most. The whole
+# factorial costs three times as much (``--variants all``).
+PANEL = {
+    "classification": [
+        "current",
+        "first|es|rt",
+        "nomask|es|rt",
+        "nomask|conv|rt",
+        "nomask|es|nort",
+        "anneal|es|rt",
+        "warm20|es|rt",
+        "plateau|es|rt",
+        "plateau|conv|rt",
+        "plateau|es|nort",
+    ],
+    "regression": [
+        "current",
+        "first|fixed|rt",
+        "first|conv|rt",
+        "first|conv|nort",
+        "first|es|rt",
+        "nomask|conv|rt",
+        "anneal|conv|rt",
+        "warm20|conv|rt",
+        "plateau|conv|rt",
+        "plateau|fixed|rt",
+    ],
+}
 
 
 # -- data -------------------------------------------------------------------
@@ -287,10 +337,11 @@ def symmetric_flips(y, rate, rng):
     return noisy
 
 
-def classification_cells(quick=False):
+def classification_cells(quick=False, heavy=False):
     names = ("moons", "breast_cancer") if quick else CLASSIFICATION
     cells = [(d, n) for d in names for n in ("clean", "sym20", "inst20")]
-    cells += [(d, "sym40") for d in ("moons", "breast_cancer")]
+    if heavy:
+        cells += [(d, "sym40") for d in ("moons", "breast_cancer")]
     return cells
 
 
@@ -420,7 +471,7 @@ def peer_mask(model):
     return None
 
 
-def classification_rows(dataset, noise, seed, names):
+def classification_rows(dataset, noise, seed, names, peers=True):
     Xtr, ytr_clean, Xte, yte = classification_split(dataset, seed)
     ytr = noisy_labels(Xtr, ytr_clean, noise, seed, dataset)
     truth = ytr != ytr_clean
@@ -433,8 +484,9 @@ def classification_rows(dataset, noise, seed, names):
         )
         for n in names
     }
-    models.update(classification_peers(dataset, noise))
-    if noise != "clean":
+    if peers:
+        models.update(classification_peers(dataset, noise))
+    if peers and noise != "clean":
         models["oracle"] = None
     rows = []
     for name, factory in models.items():
@@ -468,7 +520,7 @@ def classification_rows(dataset, noise, seed, names):
     return rows
 
 
-def regression_rows(dataset, noise, seed, names):
+def regression_rows(dataset, noise, seed, names, peers=True):
     Xtr, ytr_clean, Xte, yte = regression_split(dataset, seed)
     ytr, truth = noisy_targets(ytr_clean, noise, seed, dataset)
     base = dict(task="regression", dataset=dataset, noise=noise, seed=seed)
@@ -480,8 +532,9 @@ def regression_rows(dataset, noise, seed, names):
         )
         for n in names
     }
-    models.update(regression_peers(dataset))
-    if noise != "clean":
+    if peers:
+        models.update(regression_peers(dataset))
+    if peers and noise != "clean":
         models["oracle"] = None
     rows = []
     for name, factory in models.items():
@@ -549,7 +602,7 @@ def _index(rows):
 
 
 def nomask_twin(name):
-    if name == "current":
+    if not name.count("|") == 2 or "+" in name:
         return None
     return "|".join(["nomask"] + name.split("|")[1:])
 
@@ -572,9 +625,10 @@ def variant_checks(rows, task):
         {
             r["model"]
             for r in rows
-            if r["task"] == task and (r["model"] == "current" or "|" in r["model"])
+            if r["task"] == task
+            and (r["model"].startswith("current") or "|" in r["model"])
         },
-        key=lambda n: (n != "current", n),
+        key=lambda n: (not n.startswith("current"), n),
     )
     cells = sorted(
         {(r["dataset"], r["noise"], r["seed"]) for r in rows if r["task"] == task}
@@ -804,7 +858,18 @@ def main(argv=None):
         "--variants",
         nargs="+",
         default=None,
-        help="variants to fit (default: all of the ablation)",
+        help="variants to fit (default: PANEL; all: the whole factorial)",
+    )
+    parser.add_argument(
+        "--no-peers",
+        action="store_true",
+        help="fit only the variants (to add them to a run that has the peers)",
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help="skip the cells already in --out"
+    )
+    parser.add_argument(
+        "--sym40", action="store_true", help="add 40%% flips on two tables"
     )
     parser.add_argument("--tasks", nargs="+", default=["classification", "regression"])
     parser.add_argument(
@@ -825,33 +890,44 @@ def main(argv=None):
     out = RESULTS / args.out
     out.mkdir(parents=True, exist_ok=True)
     if args.summarise:
-        rows = read_rows(args.summarise)
+        rows = [r for r in read_rows(args.summarise) if r["seed"] in args.seeds]
         (out / "tables.md").write_text(report(rows, args.featured))
         print((out / "tables.md").read_text())
         return
     torch.set_num_threads(1)
-    names = args.variants or variants()
+    if args.variants == ["all"]:
+        args.variants = variants()
     (out / "environment.md").write_text(environment(args.seeds, argv))
     raw = out / "raw.csv"
-    with open(raw, "w", newline="") as handle:
-        csv.DictWriter(handle, FIELDS).writeheader()
+    done = set()
+    if args.resume and raw.exists():
+        done = {(r["dataset"], r["noise"], r["seed"]) for r in read_rows([raw])}
+    else:
+        with open(raw, "w", newline="") as handle:
+            csv.DictWriter(handle, FIELDS).writeheader()
     jobs = []
     if "classification" in args.tasks:
-        jobs += [(classification_rows, c) for c in classification_cells(args.quick)]
+        cells = classification_cells(args.quick, args.sym40)
+        jobs += [(classification_rows, c) for c in cells]
     if "regression" in args.tasks:
         jobs += [(regression_rows, c) for c in regression_cells(args.quick)]
     for seed in args.seeds:
         for run, (dataset, noise) in jobs:
+            if (dataset, noise, seed) in done:
+                continue
             start = time.perf_counter()
-            rows = run(dataset, noise, seed, names)
+            task = "classification" if run is classification_rows else "regression"
+            names = args.variants or PANEL[task]
+            rows = run(dataset, noise, seed, names, peers=not args.no_peers)
             with open(raw, "a", newline="") as handle:
                 csv.DictWriter(handle, FIELDS).writerows(rows)
             print(
                 f"{dataset} {noise} seed {seed}: {time.perf_counter() - start:.0f} s",
                 flush=True,
             )
-    rows = read_rows([raw])
-    (out / "tables.md").write_text(report(rows, args.featured))
+    if not args.no_peers:
+        rows = read_rows([raw])
+        (out / "tables.md").write_text(report(rows, args.featured))
     print(f"results in {out}")
 
 
