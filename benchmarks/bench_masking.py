@@ -885,6 +885,15 @@ def main(argv=None):
         "--resume", action="store_true", help="skip the cells already in --out"
     )
     parser.add_argument(
+        "--datasets", nargs="+", default=None, help="only these data sets"
+    )
+    parser.add_argument(
+        "--noises",
+        nargs="+",
+        default=None,
+        help="these noises instead (symNN, instNN; grossNN, slipNN use 20%%)",
+    )
+    parser.add_argument(
         "--sym40", action="store_true", help="add 40%% flips on two tables"
     )
     parser.add_argument("--tasks", nargs="+", default=["classification", "regression"])
@@ -924,9 +933,24 @@ def main(argv=None):
     jobs = []
     if "classification" in args.tasks:
         cells = classification_cells(args.quick, args.sym40)
+        if args.datasets or args.noises:
+            cells = [
+                (d, n)
+                for d in args.datasets or CLASSIFICATION
+                for n in args.noises or ("clean", "sym20", "inst20")
+                if d in CLASSIFICATION
+            ]
         jobs += [(classification_rows, c) for c in cells]
     if "regression" in args.tasks:
-        jobs += [(regression_rows, c) for c in regression_cells(args.quick)]
+        cells = regression_cells(args.quick)
+        if args.datasets or args.noises:
+            cells = [
+                (d, n)
+                for d in args.datasets or REGRESSION
+                for n in args.noises or ("clean", "gross20", "slip20")
+                if d in REGRESSION
+            ]
+        jobs += [(regression_rows, c) for c in cells]
     for seed in args.seeds:
         for run, (dataset, noise) in jobs:
             if (dataset, noise, seed) in done:
