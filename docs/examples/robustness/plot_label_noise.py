@@ -102,12 +102,15 @@ axes[1].legend(loc="lower left", fontsize="small")
 fig.tight_layout()
 
 # %%
-# Masking within the batches from the first step (``sigma=2``) refuses, on
-# a curved boundary, the correctly labelled rows the network has not learnt
-# yet, and they are never learnt: the boundary stays too straight. That is
-# why the classifier masks nothing by default (the masking study,
+# On these two moons the random flips average out, and the plain network
+# is the most accurate; the defaults come close while naming the flipped
+# rows. Masking within the batches from the first step (``sigma=2``)
+# refuses, on a curved boundary, the correctly labelled rows the network has
+# not learnt yet, and they are never learnt: its boundary stays too
+# straight, and its flags are mostly correct labels. That is why the
+# classifier masks nothing by default (the masking study,
 # ``docs/benchmarks/masking.md``, found no masking schedule that earned its
-# place on this panel).
+# place on its panel).
 #
 # When the network can memorise the noise
 # ---------------------------------------
@@ -120,11 +123,11 @@ fig.tight_layout()
 from sklearn.datasets import make_classification
 
 X, y = make_classification(
-    n_samples=2000, n_features=10, n_informative=5, class_sep=1.5, random_state=0
+    n_samples=1200, n_features=10, n_informative=5, class_sep=1.5, random_state=0
 )
 X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.5, random_state=0)
-rates = [0.0, 0.1, 0.2, 0.3]
-plain.set_params(hidden_layer_sizes=(128, 128), max_epochs=200)
+rates = [0.0, 0.15, 0.3]
+plain.set_params(hidden_layer_sizes=(128, 128), max_epochs=150)
 defaults.set_params(hidden_layer_sizes=(128, 128))
 accuracy = {"plain network": [], "ZErrorClassifier, defaults": []}
 for rate in rates:
