@@ -813,20 +813,30 @@ def _training_text(task, est, n_rows, log_target):
             "rows whose given-class logit lies more than sigma robust standard "
             "deviations below the median of their class in the batch"
         )
-    sigma = np.atleast_1d(est.sigma)
-    target = ", ".join(f"{v:g}" for v in sigma)
-    if est.sigma_start is None:
-        schedule = f"sigma = {target} throughout"
-    else:
-        anneal = est.max_epochs // 2 if est.anneal_epochs is None else est.anneal_epochs
-        schedule = (
-            f"sigma moving from {est.sigma_start:g} to {target} over {anneal} epochs"
+    if est.sigma is None:
+        text = (
+            f"Training: a first network trains {first} epoch(s) on every row, "
+            "masking nothing within the batches (sigma=None, the classifier's "
+            "default); masked_fraction is therefore 0"
         )
-    text = (
-        f"Training: a first network trains {first} epoch(s) on every row, masking "
-        f"in each batch (left out of the loss) the {what}, {schedule}; "
-        "masked_fraction is the share of its epochs in which a row was masked"
-    )
+    else:
+        sigma = np.atleast_1d(est.sigma)
+        target = ", ".join(f"{v:g}" for v in sigma)
+        if est.sigma_start is None:
+            schedule = f"sigma = {target} throughout"
+        else:
+            anneal = (
+                est.max_epochs // 2 if est.anneal_epochs is None else est.anneal_epochs
+            )
+            schedule = (
+                f"sigma moving from {est.sigma_start:g} to {target} over {anneal} "
+                "epochs"
+            )
+        text = (
+            f"Training: a first network trains {first} epoch(s) on every row, "
+            f"masking in each batch (left out of the loss) the {what}, {schedule}; "
+            "masked_fraction is the share of its epochs in which a row was masked"
+        )
     if getattr(est, "early_stopping", False) and "valid_loss" in histories[0][-1]:
         text += (
             f"; it stops when the loss of the {est.validation_fraction:.0%} of "

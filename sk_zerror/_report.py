@@ -421,7 +421,11 @@ def _markdown_table(frame):
 def _summary_lines(result):
     """The report's settings and findings, as plain sentences."""
     flagged = result.flagged
-    sigma = ", ".join(f"{v:g}" for v in np.atleast_1d(result.sigma))
+    sigma = (
+        "None (no in-batch masking)"
+        if result.sigma is None
+        else ", ".join(f"{v:g}" for v in np.atleast_1d(result.sigma))
+    )
     lines = [
         f"Task: {result.task}; rows in the file: {result.n_rows}; rows audited: "
         f"{len(result.table)}; epochs: {result.epochs}; batch size: "

@@ -178,11 +178,15 @@ def test_predict_checks_the_number_of_features(corrupted):
         reg.predict(X[:, :2])
 
 
-def test_sparse_input_is_refused_clearly(corrupted):
+def test_sparse_input_fits_as_the_dense_table(corrupted):
     sparse = pytest.importorskip("scipy.sparse")
     X, y, _ = corrupted
-    with pytest.raises(TypeError, match="Sparse data was passed"):
-        ZErrorRegressor(max_epochs=2).fit(sparse.csr_matrix(X), y)
+    params = dict(max_epochs=4, random_state=0)
+    on_sparse = ZErrorRegressor(**params).fit(sparse.csr_matrix(X), y)
+    on_dense = ZErrorRegressor(**params).fit(X, y)
+    assert on_sparse.__sklearn_tags__().input_tags.sparse
+    assert_array_equal(on_sparse.outlier_mask_, on_dense.outlier_mask_)
+    assert_allclose(on_sparse.predict(sparse.csr_matrix(X)), on_dense.predict(X))
 
 
 @pytest.mark.parametrize(

@@ -44,7 +44,7 @@ def test_hold_out_is_usable(n, y, stratified, expected):
 
 def run_settings(**params):
     reg = ZErrorRegressor(max_epochs=3, random_state=0, **params)
-    return reg, reg._run_settings(n_features=2, n_outputs=1, sigma=2.0)
+    return reg, reg._run_settings(np.zeros((1, 2)), n_outputs=1, sigma=2.0)
 
 
 def test_train_run_returns_its_result_and_writes_nothing_else():
@@ -82,6 +82,6 @@ def test_network_outputs_do_not_depend_on_the_other_rows():
     X = rng.normal(size=(70, 2)).astype(np.float32)
     reg, settings = run_settings(batch_size=32)
     run = train_run(settings, X, X[:, :1], np.ones(70), seed=0, max_epochs=1)
-    whole = network_outputs(run.net, X)
+    whole = network_outputs(run.net, X, 70)
     assert whole.shape == (70, 1)
-    assert torch.equal(whole[5:6], network_outputs(run.net, X[5:6]))
+    assert torch.equal(whole[5:6], network_outputs(run.net, X[5:6], 1))
