@@ -461,14 +461,15 @@ class ZErrorClassifier(ClassifierMixin, ZErrorBase):
             outliers = self._zscore_outliers(settings, runs[-1], X, target)
             return outliers._replace(frequency=frequency)
         n = len(target)
-        rows = [np.arange(n), np.flatnonzero(kept) if len(runs) > 1 else None]
+        # The rows each run trained on: every row, then the retrain's.
+        rows = [np.arange(n), *([np.flatnonzero(kept)] if kept is not None else [])]
         proba = [
             run_probabilities(
                 run.ledger,
                 class_probabilities(network_outputs(run.net, X, n).double()).numpy(),
                 trained_rows,
             )
-            for run, trained_rows in zip(runs, rows, strict=False)
+            for run, trained_rows in zip(runs, rows, strict=True)
         ]
         labels = target if target.dtype == np.int64 else target.astype(np.int64)
         return label_outliers(
