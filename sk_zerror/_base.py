@@ -46,15 +46,15 @@ ROUTED_PREFIXES = ("module__", "optimizer__", "iterator_train__", "iterator_vali
 # Routed parameters the estimators set themselves, and why a user may not.
 RESERVED = {
     "optimizer__weight_decay": "use weight_decay",
-    "iterator_train__collate_fn": "the estimators collate whole batches, with "
-    "the training-row index the ledger needs",
-    "iterator_valid__collate_fn": "the estimators collate whole batches",
     "iterator_train__batch_size": "use batch_size",
     "iterator_valid__batch_size": "use batch_size",
     "iterator_train__shuffle": "training batches are always shuffled",
     "iterator_train__dataset": "the estimators build the dataset",
     "iterator_valid__dataset": "the estimators build the dataset",
 }
+# The user's collate functions: they collate the features only
+# (:class:`~sk_zerror._network.CollateFeatures`).
+COLLATE_PARAMS = ("iterator_train__collate_fn", "iterator_valid__collate_fn")
 # Fewest rows of a class that a retrain without the outliers keeps.
 MIN_CLASS_ROWS = 2
 # What scikit-learn's input validation records on the estimator.
@@ -191,7 +191,11 @@ class ZErrorBase(BaseEstimator):
         return super().set_params(**params)
 
     def _check_routed(self):
-        """The routed parameters, split into the module's and the net's."""
+        """The routed parameters: the module's, the net's, and the collate functions.
+
+        A collate function given for one iterator only serves both: one that
+        pads variable-length samples for training is needed to predict too.
+        """
         module_params, net_params = {}, {}
         for key, value in self._routed_params().items():
             if not key.startswith(ROUTED_PREFIXES):
@@ -220,7 +224,15 @@ class ZErrorBase(BaseEstimator):
             raise ValueError(
                 f"module__{clash.pop()} is also in module_params: set it once."
             )
-        return module_params, net_params
+        collate = [net_params.pop(key, None) for key in COLLATE_PARAMS]
+        for key, function in zip(COLLATE_PARAMS, collate, strict=True):
+            if function is not None and not callable(function):
+                raise TypeError(
+                    f"{key} must be a function of a list of feature samples, "
+                    f"got {function!r}."
+                )
+        train, valid = collate
+        return module_params, net_params, (train or valid, valid or train)
 
     # -- validation, once, at fit ------------------------------------------
 
@@ -274,7 +286,7 @@ class ZErrorBase(BaseEstimator):
                 "module that takes it as module=."
             )
         device = resolve_device(self.device) if self.accelerator is None else None
-        module_params, net_params = self._check_routed()
+        module_params, net_params, (collate, valid_collate) = self._check_routed()
         spec = (
             self.module,
             {**(self.module_params or {}), **module_params},
@@ -326,6 +338,8 @@ class ZErrorBase(BaseEstimator):
             ledger_predictions=self._ledger_predictions,
             mixed_precision=self.mixed_precision,
             net_params=net_params,
+            collate_fn=collate,
+            valid_collate_fn=valid_collate,
         )
 
     # -- the two-run plan --------------------------------------------------

@@ -52,20 +52,44 @@ def _take(data, index):
     if isinstance(data, np.ndarray | torch.Tensor):
         return torch.as_tensor(data[index])
     # A Dataset or a sequence: its samples, collated by torch's rule.
+    return default_collate(_samples(data, index))
+
+
+def _samples(data, index):
+    if isinstance(data, Mapping):
+        keys = list(data)
+        columns = [_samples(data[key], index) for key in keys]
+        rows = zip(*columns, strict=True)
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+    if _batchable(data):
+        return list(_take(data, index))
     many = getattr(data, "__getitems__", None)
-    samples = many(index.tolist()) if many else [data[int(i)] for i in index]
-    return default_collate(samples)
+    return many(index.tolist()) if many else [data[int(i)] for i in index]
 
 
-def take_rows(data, index):
+def take_rows(data, index, collate_fn=None):
     """Rows ``index`` of any training input, as the module receives them.
 
     Arrays, tensors, sparse matrices and dicts of them are indexed as a
     batch; other data (skorch's ``SliceDataset``, a torch ``Dataset``, a
     sequence) are read sample by sample and collated by torch's DataLoader
-    rule.
+    rule. With ``collate_fn``, the samples of any input
+    (:func:`take_samples`) are collated by it instead.
     """
-    return _take(data, np.asarray(index, dtype=np.int64))
+    index = np.asarray(index, dtype=np.int64)
+    if collate_fn is None:
+        return _take(data, index)
+    return collate_fn(_samples(data, index))
+
+
+def take_samples(data, index):
+    """Rows ``index`` of any training input, as a list of samples.
+
+    What a user's ``collate_fn`` receives: the rows of arrays, tensors and
+    sparse matrices as tensors (sparse rows made dense), of dicts as dicts
+    of such rows, and the samples of a Dataset or sequence as it gives them.
+    """
+    return _samples(data, np.asarray(index, dtype=np.int64))
 
 
 def subset_rows(data, index):
@@ -104,11 +128,27 @@ class BatchDataset(Dataset):
     with :func:`collate_batch` as the DataLoader's ``collate_fn``. Sparse
     matrices are made dense one batch at a time; the samples of a Dataset
     (or a sequence) are read one by one and collated by torch's rule.
+
+    With ``feature_samples=True``, ``X`` is a dict whose ``FEATURES`` entry
+    is handed on as the list of the batch's samples (:func:`take_samples`),
+    for a :class:`CollateFeatures` to collate with the user's function; its
+    other entries (the row index, the weights) and ``y`` are batched as
+    before.
     """
+
+    def __init__(self, X, y=None, length=None, feature_samples=False):
+        super().__init__(X, y=y, length=length)
+        self.feature_samples = feature_samples
 
     def __getitems__(self, indices):
         index = np.asarray(indices, dtype=np.int64)
-        X = _take(self.X, index)
+        if self.feature_samples:
+            X = {
+                key: _samples(value, index) if key == FEATURES else _take(value, index)
+                for key, value in self.X.items()
+            }
+        else:
+            X = _take(self.X, index)
         if self.y is None:
             # Row by row, skorch yields a dummy tensor([0.]) per row.
             return X, torch.zeros(len(index), 1)
@@ -118,6 +158,24 @@ class BatchDataset(Dataset):
 def collate_batch(batch):
     """DataLoader ``collate_fn`` for :class:`BatchDataset`: already a batch."""
     return batch
+
+
+class CollateFeatures:
+    """DataLoader ``collate_fn`` that collates the features with the user's function.
+
+    For a :class:`BatchDataset` with ``feature_samples=True``: ``collate_fn``
+    receives the list of the batch's feature samples and returns what the
+    module's ``forward`` takes (a tensor, or a dict of tensors keyed by its
+    arguments); the row index, the weights and the targets are the
+    dataset's batches, so the ledger still knows each batch's rows.
+    """
+
+    def __init__(self, collate_fn):
+        self.collate_fn = collate_fn
+
+    def __call__(self, batch):
+        X, y = batch
+        return {**X, FEATURES: self.collate_fn(X[FEATURES])}, y
 
 
 class ZErrorNet(NeuralNet):

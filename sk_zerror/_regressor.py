@@ -190,11 +190,19 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
         ``iterator_train__<name>`` and ``iterator_valid__<name>`` (DataLoader
         options such as ``num_workers``, ``pin_memory``), passed to skorch as
         they are; ``get_params``, ``set_params`` and ``clone`` keep them.
+        ``iterator_train__collate_fn`` and ``iterator_valid__collate_fn``
+        collate the features only: the function receives the list of a
+        batch's feature samples (the ``x`` of a Dataset's ``(x, y)`` pairs,
+        the rows of arrays) and returns what ``forward`` takes (a tensor, or
+        a dict keyed by its arguments), while the estimator batches the
+        targets, weights and row index; the first collates training batches,
+        the second the hold-out's and ``predict``'s, and one given alone
+        serves both (see the user guide, "Inputs and modules").
         Refused at fit, with the reason: other prefixes,
         ``optimizer__weight_decay`` (use ``weight_decay``), ``module__*``
-        without a module class, and the iterators' ``collate_fn``,
-        ``batch_size``, ``shuffle`` and ``dataset`` (the estimators batch
-        their inputs with the training-row index the ledger needs).
+        without a module class, and the iterators' ``batch_size``,
+        ``shuffle`` and ``dataset`` (the estimators batch their inputs with
+        the training-row index the ledger needs).
 
     Attributes
     ----------
@@ -354,7 +362,7 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
         return tags
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Train the network and record the training-set outliers.
 
         Parameters
@@ -369,6 +377,8 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
             is then required). See the user guide, "Inputs and modules".
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Targets, of any scale.
+            Required, with a Dataset ``X`` too: ``None`` is refused with
+            the reason.
         sample_weight : array-like of shape (n_samples,), default=None
             Weights of the samples in the masked mean of the loss.
 

@@ -23,10 +23,12 @@ from ._network import (
     ROW,
     WEIGHT,
     BatchDataset,
+    CollateFeatures,
     ZErrorNet,
     collate_batch,
     pad_rows,
     take_rows,
+    take_samples,
 )
 from ._schedule import SigmaScheduler
 
@@ -138,6 +140,11 @@ class RunSettings:
     net_params : dict
         skorch's double-underscore parameters for the net (``optimizer__*``,
         ``iterator_train__*``, ``iterator_valid__*``), checked by the estimator.
+    collate_fn, valid_collate_fn : callable or None
+        The user's functions that collate a list of feature samples into
+        what the module takes, for the training batches and for the
+        hold-out's and prediction's; both None (the estimator's whole-batch
+        indexing) or both set.
     """
 
     build_module: Callable
@@ -167,6 +174,8 @@ class RunSettings:
     ledger_predictions: Callable | None = None
     mixed_precision: bool = False
     net_params: dict = field(default_factory=dict)
+    collate_fn: Callable | None = None
+    valid_collate_fn: Callable | None = None
 
 
 @dataclass(frozen=True)
@@ -261,22 +270,42 @@ def _net_class_and_options(settings):
     return net_class, options.pop("device"), options
 
 
-def check_module_output(net, X, n_samples, n_outputs):
+def check_module_output(net, X, n_samples, n_outputs, collate_fn=None):
     """Refuse a module whose output is not (n_samples, n_outputs), before training.
 
-    The module is run on the first two samples; an error it raises there is
-    reported as a ValueError naming the input it was given.
+    The module is run on the first two samples (collated by the user's
+    ``collate_fn`` when there is one, as training batches are); an error
+    the module or ``collate_fn`` raises there is reported as a ValueError
+    naming the input it was given.
     """
     module = net.module_
     was_training = module.training
+    index = range(min(2, n_samples))
+    try:
+        rows = take_rows(X, index, collate_fn=collate_fn)
+    except Exception as exc:  # the user's function or data: any error is possible
+        failure = f"{type(exc).__name__}: {exc}"
+        if collate_fn is None:
+            raise ValueError(
+                "the first samples of X cannot be batched by torch's rule "
+                f"({failure}); pass a function that batches them (one that pads "
+                "sequences of different lengths, say) as iterator_train__collate_fn."
+            ) from exc
+        first = describe(take_samples(X, [0])[0])
+        raise ValueError(
+            "iterator_train__collate_fn failed on the first samples of X (a list "
+            f"of {len(index)}, the first {first}): {failure}"
+        ) from exc
+    given = "the first samples of X"
+    if collate_fn is not None:
+        given = "what iterator_train__collate_fn made of the first samples of X"
     module.eval()
-    rows = take_rows(X, range(min(2, n_samples)))
     try:
         with torch.no_grad():
             probe = net.infer({FEATURES: rows})
     except Exception as exc:  # the user's module: any error is possible
         raise ValueError(
-            f"module {type(module).__name__} failed on the first samples of X "
+            f"module {type(module).__name__} failed on {given} "
             f"({describe(rows)}): {type(exc).__name__}: {exc}"
         ) from exc
     finally:
@@ -299,6 +328,25 @@ def describe(data):
     if hasattr(data, "shape") and hasattr(data, "dtype"):
         return f"{type(data).__name__} of shape {tuple(data.shape)}, {data.dtype}"
     return type(data).__name__
+
+
+def _collate_options(settings):
+    """The net's dataset and DataLoader collation options.
+
+    Whole batches by default; with the user's functions, the dataset hands
+    the features on as samples and each iterator collates them with its
+    function.
+    """
+    if settings.collate_fn is None:
+        return {
+            "iterator_train__collate_fn": collate_batch,
+            "iterator_valid__collate_fn": collate_batch,
+        }
+    return {
+        "dataset__feature_samples": True,
+        "iterator_train__collate_fn": CollateFeatures(settings.collate_fn),
+        "iterator_valid__collate_fn": CollateFeatures(settings.valid_collate_fn),
+    }
 
 
 def train_run(settings, X, y, sample_weight, *, seed, max_epochs, masking=True):
@@ -363,13 +411,14 @@ def train_run(settings, X, y, sample_weight, *, seed, max_epochs, masking=True):
             verbose=int(settings.verbose),
             dataset=BatchDataset,
             iterator_train__shuffle=True,
-            iterator_train__collate_fn=collate_batch,
-            iterator_valid__collate_fn=collate_batch,
+            **_collate_options(settings),
             **options,
             **settings.net_params,
         )
         net.initialize()
-        check_module_output(net, X, n_samples, settings.n_outputs)
+        check_module_output(
+            net, X, n_samples, settings.n_outputs, collate_fn=settings.collate_fn
+        )
         net.partial_fit(batch, y)
     named = dict(net.callbacks_)
     stopping = named.get("early_stopping")
@@ -389,9 +438,13 @@ def network_outputs(net, X, n_samples):
     zeros), so that the matrix products run the same kernels whatever the
     number of rows: a row's output then does not depend on the other rows of
     the call, as scikit-learn expects (float32 kernels chosen by the number
-    of rows differ by ~1e-7). Datasets are read as they are.
+    of rows differ by ~1e-7). Datasets are read as they are, and so is any
+    input with the user's ``collate_fn``: the function only ever sees real
+    samples.
     """
     padding = -n_samples % net.batch_size
+    if isinstance(getattr(net, "iterator_valid__collate_fn", None), CollateFeatures):
+        padding = 0
     with private_rng(net.device):
         out = net.forward({FEATURES: pad_rows(X, padding)}, training=False)
     return out[:n_samples].reshape(n_samples, -1)

@@ -4,6 +4,7 @@ import torch
 from numpy.testing import assert_array_equal
 from sklearn.base import clone
 from skorch.callbacks import Callback
+from torch.utils.data import default_collate
 
 from sk_zerror import ZErrorClassifier, ZErrorRegressor
 
@@ -206,7 +207,6 @@ def test_skorch_double_underscore_parameters_are_routed(data):
     [
         (dict(criterion__sigma=3), "unknown parameter 'criterion__sigma'"),
         (dict(optimizer__weight_decay=0.1), "use weight_decay"),
-        (dict(iterator_train__collate_fn=list), "collate whole batches"),
         (dict(iterator_train__batch_size=8), "use batch_size"),
         (dict(module__width=8), r"needs a module class.*None \(the default MLP\)"),
         (
@@ -219,6 +219,101 @@ def test_routed_parameters_are_checked_at_fit(data, params, match):
     X, y = data
     reg = ZErrorRegressor(max_epochs=1, **params)  # __init__ only stores them
     with pytest.raises(ValueError, match=match):
+        reg.fit(X, y)
+
+
+class RecordBatches:
+    """A collate function (torch's rule) that records the size of each batch."""
+
+    def __init__(self):
+        self.sizes = []
+
+    def __call__(self, samples):
+        self.sizes.append(len(samples))
+        return default_collate(samples)
+
+
+def stack_rows(samples):
+    return torch.stack(samples)
+
+
+def test_a_collate_fn_is_kept_by_get_params_set_params_and_clone(data):
+    X, y = data
+    reg = ZErrorRegressor(max_epochs=1, iterator_train__collate_fn=default_collate)
+    assert reg.get_params()["iterator_train__collate_fn"] is default_collate
+    twin = clone(reg).set_params(iterator_valid__collate_fn=stack_rows)
+    assert twin.get_params()["iterator_train__collate_fn"] is default_collate
+    assert twin.iterator_valid__collate_fn is stack_rows
+    twin.fit(X, y)
+    assert twin.net_.iterator_train__collate_fn.collate_fn is default_collate
+    assert twin.net_.iterator_valid__collate_fn.collate_fn is stack_rows
+    # clone copies a callable object, as it copies any non-estimator parameter.
+    record = RecordBatches()
+    copied = clone(ZErrorRegressor(iterator_valid__collate_fn=record))
+    assert isinstance(copied.iterator_valid__collate_fn, RecordBatches)
+
+
+@pytest.mark.parametrize("given", ["iterator_train", "iterator_valid"])
+def test_a_collate_fn_given_for_one_iterator_serves_both(data, given):
+    X, y = data
+    record = RecordBatches()
+    reg = ZErrorRegressor(
+        max_epochs=2,
+        batch_size=16,
+        early_stopping=False,
+        retrain_without_outliers=False,
+        **{f"{given}__collate_fn": record},
+    ).fit(X, y)
+    # The module check's 2 samples, 2 epochs of 16 + 16 + 16 + 12 rows, then
+    # the pass over every row that scores the ledger, unpadded.
+    assert record.sizes == [2, *[16, 16, 16, 12] * 2, 16, 16, 16, 12]
+    record.sizes.clear()
+    assert reg.predict(X[:5]).shape == (5,)
+    assert record.sizes == [5]
+
+
+def test_arrays_train_alike_with_torch_rule_as_collate_fn(data):
+    X, y = data
+    params = dict(batch_size=20, max_epochs=3, random_state=0)
+    plain = ZErrorRegressor(**params).fit(X, y)
+    unset = ZErrorRegressor(iterator_train__collate_fn=None, **params).fit(X, y)
+    rowwise = ZErrorRegressor(iterator_train__collate_fn=default_collate, **params)
+    rowwise.fit(X, y)
+    assert_array_equal(unset.predict(X), plain.predict(X))
+    assert_array_equal(rowwise.predict(X), plain.predict(X))
+    assert_array_equal(rowwise.outlier_scores_, plain.outlier_scores_)
+
+
+def broken_collate(samples):
+    raise RuntimeError("no padding for these")
+
+
+@pytest.mark.parametrize(
+    "collate_fn, error, match",
+    [
+        (
+            broken_collate,
+            ValueError,
+            r"iterator_train__collate_fn failed on the first samples of X \(a list "
+            r"of 2, the first Tensor of shape \(4,\).*RuntimeError: no padding",
+        ),
+        (
+            lambda samples: [s.tolist() for s in samples],
+            ValueError,
+            "module Wide failed on what iterator_train__collate_fn made of the "
+            "first samples of X",
+        ),
+        ("pad", TypeError, "iterator_train__collate_fn must be a function"),
+    ],
+)
+def test_a_broken_collate_fn_is_a_clear_error_before_training(
+    data, collate_fn, error, match
+):
+    X, y = data
+    reg = ZErrorRegressor(
+        module=Wide, max_epochs=1, iterator_train__collate_fn=collate_fn
+    )
+    with pytest.raises(error, match=match):
         reg.fit(X, y)
 
 

@@ -1,4 +1,4 @@
-"""Inputs beyond 2-D arrays: any rank, tensors, sparse, dicts, Datasets."""
+"""Inputs beyond 2-D arrays: any rank, tensors, sparse, dicts, Datasets, collate_fn."""
 
 import numpy as np
 import pytest
@@ -12,7 +12,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from skorch.helper import SliceDataset, SliceDict
 from torch import nn
-from torch.utils.data import TensorDataset
+from torch.nn.utils.rnn import pad_sequence
+from torch.utils.data import Dataset, TensorDataset
 
 from sk_zerror import ZErrorClassifier, ZErrorRegressor
 from sk_zerror._inputs import dataset_features
@@ -165,6 +166,9 @@ def test_a_dataset_without_y_is_a_clear_error(digits):
     dataset = TensorDataset(torch.as_tensor(X), torch.as_tensor(y))
     with pytest.raises(ValueError, match="needs y with a Dataset X"):
         ZErrorClassifier(module=SmallCNN, **FAST).fit(dataset, None)
+    for estimator in (ZErrorClassifier, ZErrorRegressor):
+        with pytest.raises(ValueError, match="needs y with a Dataset X"):
+            estimator(module=SmallCNN, **FAST).fit(dataset)
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         ZErrorClassifier(module=SmallCNN, **FAST).fit(dataset, y[:10])
 
@@ -182,3 +186,100 @@ def test_a_module_returning_a_scalar_is_a_clear_error():
     X = np.zeros((20, 4))
     with pytest.raises(ValueError, match=r"outputs of shape \(\) for 2 samples"):
         ZErrorRegressor(module=Scalar, **FAST).fit(X, np.arange(20.0))
+
+
+class Sequences(Dataset):
+    """(token ids, label) pairs of lengths 3 to 11: what a padding collate is for."""
+
+    def __init__(self, sequences, labels):
+        self.sequences, self.labels = sequences, labels
+
+    def __len__(self):
+        return len(self.sequences)
+
+    def __getitem__(self, i):
+        return self.sequences[i], self.labels[i]
+
+
+class MeanPool(nn.Module):
+    """Embeddings of the tokens (0 is padding), averaged, then a linear layer."""
+
+    def __init__(self, n_outputs=1):
+        super().__init__()
+        self.embed = nn.Embedding(20, 8, padding_idx=0)
+        self.out = nn.Linear(8, n_outputs)
+
+    def forward(self, X, lengths=None):
+        if lengths is None:
+            lengths = (X != 0).sum(1)
+        pooled = self.embed(X).sum(1) / lengths.unsqueeze(1).clamp(min=1)
+        return self.out(pooled)
+
+
+def pad(samples):
+    return pad_sequence(samples, batch_first=True)
+
+
+def pad_with_lengths(samples):
+    """A dict keyed by forward's arguments."""
+    lengths = torch.tensor([len(sample) for sample in samples])
+    return {"X": pad(samples), "lengths": lengths}
+
+
+@pytest.fixture(scope="module")
+def sequences():
+    """300 sequences: class 1 draws tokens 10-18, class 0 tokens 1-9; 30 flipped."""
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 300)
+    tokens = [
+        torch.as_tensor(rng.integers(1, 10, rng.integers(3, 12)) + 9 * label)
+        for label in labels
+    ]
+    flipped = rng.choice(300, 30, replace=False)
+    noisy = labels.copy()
+    noisy[flipped] = 1 - noisy[flipped]
+    return Sequences(tokens, noisy), noisy, flipped
+
+
+SEQUENCE_FIT = dict(module=MeanPool, max_epochs=20, random_state=0)
+
+
+def test_variable_length_sequences_train_with_a_padding_collate(sequences):
+    dataset, y, flipped = sequences
+    # Without a collate function, torch's rule cannot stack them.
+    match = "cannot be batched by torch's rule.*pass .* as iterator_train__collate_fn"
+    with pytest.raises(ValueError, match=match):
+        ZErrorClassifier(**SEQUENCE_FIT).fit(dataset, y)
+    clf = ZErrorClassifier(iterator_train__collate_fn=pad, **SEQUENCE_FIT)
+    clf.fit(dataset, y)
+    assert clf.outlier_mask_.shape == clf.outlier_scores_.shape == (300,)
+    assert clf.predict(dataset).shape == (300,)
+    assert clf.predict_proba(dataset).shape == (300, 2)
+    # The flags land on the flipped rows (10% of all) far more than by chance.
+    flagged = np.flatnonzero(clf.outlier_mask_)
+    assert np.isin(flagged, flipped).mean() > 0.4
+    assert clf.outlier_mask_[flipped].mean() > 0.7
+    reg = ZErrorRegressor(iterator_valid__collate_fn=pad, **SEQUENCE_FIT)
+    reg.fit(dataset, y.astype(float))
+    assert reg.outlier_mask_.shape == (300,)
+    assert reg.predict(dataset).shape == (300,)
+
+
+def test_a_collate_returning_a_dict_reaches_forward_by_name(sequences):
+    dataset, y, _ = sequences
+    calls = []
+    module = MeanPool()
+    # The hook is copied with the module; it records each forward's arguments.
+    module.register_forward_pre_hook(
+        lambda m, args, kwargs: calls.append((args, sorted(kwargs))), with_kwargs=True
+    )
+    reg = ZErrorRegressor(
+        module=module,
+        max_epochs=2,
+        random_state=0,
+        iterator_train__collate_fn=pad_with_lengths,
+    ).fit(dataset, y.astype(float))
+    assert calls and all(call == ((), ["X", "lengths"]) for call in calls)
+    calls.clear()
+    assert reg.predict(dataset).shape == (300,)
+    assert calls and all(call == ((), ["X", "lengths"]) for call in calls)

@@ -2,15 +2,21 @@ import numpy as np
 import pytest
 import torch
 from numpy.testing import assert_allclose
+from scipy import sparse
 from skorch.dataset import Dataset
+from skorch.helper import SliceDataset
 from torch.utils.data import DataLoader, Subset
 
 from sk_zerror._network import (
+    FEATURES,
     ROW,
     WEIGHT,
     BatchDataset,
+    CollateFeatures,
     collate_batch,
     make_mlp,
+    take_rows,
+    take_samples,
 )
 
 
@@ -89,3 +95,54 @@ def test_mixed_precision_runs_the_module_in_bfloat16_and_returns_float32(make_ne
     assert out.dtype == torch.float32
     plain = make_net()
     assert plain.infer(np.ones((3, 2), dtype=np.float32)).dtype == torch.float32
+
+
+class Ragged(torch.utils.data.Dataset):
+    """Sequences of lengths 1, 2, ..., n with their label: (x, y) pairs."""
+
+    def __init__(self, n):
+        self.seqs = [torch.arange(1, length + 1) for length in range(1, n + 1)]
+
+    def __len__(self):
+        return len(self.seqs)
+
+    def __getitem__(self, i):
+        return self.seqs[i], i % 2
+
+
+def pad(samples):
+    return torch.nn.utils.rnn.pad_sequence(samples, batch_first=True)
+
+
+def test_take_samples_gives_rows_dict_rows_and_dataset_samples():
+    X = np.arange(12, dtype=np.float32).reshape(4, 3)
+    rows = take_samples(X, [2, 0])
+    assert [row.tolist() for row in rows] == [[6, 7, 8], [0, 1, 2]]
+    dense = take_samples(sparse.csr_matrix(X), [2, 0])
+    assert all(torch.equal(a, b) for a, b in zip(dense, rows, strict=True))
+    dicts = take_samples({"a": X, "b": np.arange(4)}, [3, 1])
+    assert [sorted(d) for d in dicts] == [["a", "b"], ["a", "b"]]
+    assert dicts[0]["a"].tolist() == [9, 10, 11] and dicts[1]["b"].item() == 1
+    sequences = take_samples(Ragged(5), [3, 0])
+    assert [x.tolist() for x, _ in sequences] == [[1, 2, 3, 4], [1]]
+    # take_rows collates them with the user's function instead of torch's.
+    features = Ragged(5).seqs
+    padded = take_rows(features, [3, 0], collate_fn=pad)
+    assert padded.tolist() == [[1, 2, 3, 4], [1, 0, 0, 0]]
+    with pytest.raises(RuntimeError, match="stack expects each tensor"):
+        take_rows(features, [3, 0])
+
+
+def test_feature_samples_reach_the_user_collate_with_rows_and_targets_batched():
+    X = {FEATURES: SliceDataset(Ragged(10), idx=0), ROW: np.arange(10)}
+    y = np.arange(10, dtype=np.int64) % 2
+    dataset = BatchDataset(X, y, feature_samples=True)
+    batches = _batches(dataset, CollateFeatures(pad))
+    assert len(batches) == 3
+    for Xb, yb in batches:
+        rows = Xb[ROW]
+        lengths = rows + 1
+        assert Xb[FEATURES].shape == (len(rows), int(lengths.max()))
+        assert (Xb[FEATURES] != 0).sum(1).tolist() == lengths.tolist()
+        assert torch.equal(yb, rows % 2)
+    assert sorted(torch.cat([Xb[ROW] for Xb, _ in batches]).tolist()) == list(range(10))

@@ -85,3 +85,27 @@ def test_network_outputs_do_not_depend_on_the_other_rows():
     whole = network_outputs(run.net, X, 70)
     assert whole.shape == (70, 1)
     assert torch.equal(whole[5:6], network_outputs(run.net, X[5:6], 1))
+
+
+def test_network_outputs_with_a_collate_fn_read_only_the_real_rows():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(70, 2)).astype(np.float32)
+    sizes = []
+
+    def stack(samples):
+        sizes.append(len(samples))
+        return torch.stack(samples)
+
+    reg, settings = run_settings(batch_size=32)
+    settings = settings.__class__(
+        **{**vars(settings), "collate_fn": stack, "valid_collate_fn": stack}
+    )
+    run = train_run(settings, X, X[:, :1], np.ones(70), seed=0, max_epochs=1)
+    # The module check's 2 rows, then one epoch of 32 + 32 + 6.
+    assert sizes == [2, 32, 32, 6]
+    sizes.clear()
+    outputs = network_outputs(run.net, X, 70)
+    assert sizes == [32, 32, 6]  # no zero rows padded in
+    with torch.no_grad():
+        expected = run.net.module_(torch.as_tensor(X))
+    assert_allclose(outputs.numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)
