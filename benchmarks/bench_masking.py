@@ -85,6 +85,9 @@ import numpy as np  # noqa: E402
 import sklearn  # noqa: E402
 import skorch  # noqa: E402
 import torch  # noqa: E402
+from cleanlab.regression.learn import (  # noqa: E402
+    CleanLearning as RegressionCleanLearning,
+)
 from sklearn.compose import TransformedTargetRegressor  # noqa: E402
 from sklearn.datasets import (  # noqa: E402
     load_breast_cancer,
@@ -278,6 +281,11 @@ PANEL = {
 
 CLASSIFICATION = ("moons", "circles", "checkerboard", "breast_cancer", "digits", "wine")
 REGRESSION = ("friedman1", "diabetes", "linear")
+# Added for the second held-out panel: a real multi-class table (Seattle
+# weather), a real regression table (cars' fuel economy), and Friedman #1
+# with heavy-tailed noise (Student's t, 2 degrees of freedom) on clean rows.
+EXTRA_CLASSIFICATION = ("weather",)
+EXTRA_REGRESSION = ("cars", "friedman1_t")
 
 
 def checkerboard(n, seed, cells=3):
@@ -297,6 +305,9 @@ def classification_split(name, seed):
     elif name == "checkerboard":
         X, y = checkerboard(2000, seed)
         test = 0.5
+    elif name == "weather":
+        X, y = seattle_weather()
+        test = 0.3
     else:
         loader = {
             "breast_cancer": load_breast_cancer,
@@ -310,6 +321,52 @@ def classification_split(name, seed):
     )
     scaler = StandardScaler().fit(Xtr)
     return scaler.transform(Xtr), ytr, scaler.transform(Xte), yte
+
+
+def seattle_weather():
+    """vega_datasets' Seattle weather: 4 measurements and the day of year."""
+    from vega_datasets import local_data
+
+    table = local_data.seattle_weather()
+    day = table["date"].dt.day_of_year.to_numpy()
+    X = np.column_stack(
+        [
+            table[["precipitation", "temp_max", "temp_min", "wind"]].to_numpy(),
+            np.sin(2 * np.pi * day / 365.25),
+            np.cos(2 * np.pi * day / 365.25),
+        ]
+    )
+    _, y = np.unique(table["weather"], return_inverse=True)
+    return X, y
+
+
+def cars_fuel_economy():
+    """vega_datasets' cars: miles per gallon from the numeric columns and origin."""
+    from vega_datasets import local_data
+
+    table = local_data.cars().dropna(subset=["Miles_per_Gallon", "Horsepower"])
+    numeric = table[
+        [
+            "Cylinders",
+            "Displacement",
+            "Horsepower",
+            "Weight_in_lbs",
+            "Acceleration",
+        ]
+    ].to_numpy(dtype=float)
+    year = table["Year"].dt.year.to_numpy(dtype=float)[:, None]
+    origin = (table["Origin"].to_numpy()[:, None] == ["USA", "Europe"]).astype(float)
+    X = np.hstack([numeric, year, origin])
+    return X, table["Miles_per_Gallon"].to_numpy(dtype=float)
+
+
+def pair_flips(y, rate, rng):
+    """Class-pair flips: each flipped row gets the next class, c -> c + 1."""
+    n_classes = int(y.max()) + 1
+    rows = rng.choice(len(y), round(rate * len(y)), replace=False)
+    noisy = y.copy()
+    noisy[rows] = (y[rows] + 1) % n_classes
+    return noisy
 
 
 def ambiguity_flips(X, y, rate, rng):
@@ -360,16 +417,34 @@ def noisy_labels(X, y, noise, seed, dataset):
     if noise == "clean":
         return y.copy()
     rng = np.random.default_rng([seed, sum(map(ord, dataset + noise))])
+    rate = int(noise.lstrip("abcdefghijklmnopqrstuvwxyz")) / 100
     if noise.startswith("sym"):
-        return symmetric_flips(y, int(noise[3:]) / 100, rng)
-    return ambiguity_flips(X, y, int(noise[4:]) / 100, rng)
+        return symmetric_flips(y, rate, rng)
+    if noise.startswith("pair"):
+        return pair_flips(y, rate, rng)
+    return ambiguity_flips(X, y, rate, rng)
 
 
 def regression_split(name, seed):
+    """Standardised train and test features, training and test targets.
+
+    ``friedman1_t``: Friedman #1 with Student's t noise (2 degrees of
+    freedom) on the training targets and noise-free test targets, so that
+    the RMSE measures the regression function, not the test set's own heavy
+    tail (t with 2 degrees of freedom has no variance).
+    """
     if name == "friedman1":
         X, y = make_friedman1(1000, noise=1.0, random_state=seed)
+    elif name == "friedman1_t":
+        X, y = make_friedman1(1000, noise=0.0, random_state=seed)
+        Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.3, random_state=seed)
+        ytr = ytr + np.random.default_rng([seed, 11]).standard_t(2, len(ytr))
+        scaler = StandardScaler().fit(Xtr)
+        return scaler.transform(Xtr), ytr, scaler.transform(Xte), yte
     elif name == "diabetes":
         X, y = load_diabetes(return_X_y=True)
+    elif name == "cars":
+        X, y = cars_fuel_economy()
     else:
         rng = np.random.default_rng([seed, 7])
         X = rng.normal(size=(1000, 10))
@@ -391,12 +466,17 @@ def noisy_targets(y, noise, seed, dataset):
     if noise == "clean":
         return y.copy(), truth
     rng = np.random.default_rng([seed, sum(map(ord, dataset + noise))])
-    rows = rng.choice(len(y), round(0.2 * len(y)), replace=False)
+    rate = int(noise.lstrip("abcdefghijklmnopqrstuvwxyz")) / 100
+    rows = rng.choice(len(y), round(rate * len(y)), replace=False)
     truth[rows] = True
     noisy = y.copy()
     if noise.startswith("gross"):
         shift = rng.uniform(5, 15, len(rows)) * y.std()
         noisy[rows] += rng.choice([-1.0, 1.0], len(rows)) * shift
+    elif noise.startswith("unit"):
+        # Another unit (pounds and kilograms): half the rows x 2.2046, half /.
+        factor = np.where(rng.random(len(rows)) < 0.5, 2.2046, 1 / 2.2046)
+        noisy[rows] *= factor
     else:
         noisy[rows] *= 10.0
     return noisy, truth
@@ -467,6 +547,7 @@ def regression_peers(dataset):
             MLPRegressor(max_iter=2000, random_state=s), transformer=StandardScaler()
         ),
         "HuberRegressor": lambda s: HuberRegressor(max_iter=1000),
+        "CleanLearning(reg)": lambda s: RegressionCleanLearning(seed=s),
     }
     if dataset in ("friedman1", "diabetes"):
         peers["HistGradientBoosting"] = lambda s: HistGradientBoostingRegressor(
@@ -562,6 +643,8 @@ def regression_rows(dataset, noise, seed, names, peers=True):
         mask = getattr(model, "outlier_mask_", None)
         if name == "HuberRegressor":
             mask = model.outliers_
+        if name == "CleanLearning(reg)":
+            mask = np.asarray(model.label_issues_mask)
         if name == "oracle":
             mask = None
         epochs, trigger = run_lengths(model)
@@ -590,7 +673,7 @@ FIELDS = (
 ).split()
 
 CLASSIFICATION_NEURAL = ("MLPClassifier", "MLPClassifier(es)", "CleanLearning(MLP)")
-REGRESSION_ROBUST = ("HuberRegressor", "MLPRegressor")
+REGRESSION_ROBUST = ("HuberRegressor", "MLPRegressor", "CleanLearning(reg)")
 
 
 def read_rows(paths):
@@ -685,7 +768,11 @@ def variant_checks(rows, task):
                         )
                     flagged.append(row["flagged_clean"])
                 else:
-                    best = min(index[key + (p,)]["score"] for p in REGRESSION_ROBUST)
+                    best = min(
+                        index[key + (p,)]["score"]
+                        for p in REGRESSION_ROBUST
+                        if key + (p,) in index
+                    )
                     noisy_scores.append(row["score"] / best)
                     noisy_margin.append(1.0 - row["score"] / best)
                     f1s.append(row["f1"])
@@ -762,7 +849,13 @@ def cell_table(rows, task, models):
             "oracle",
         ]
         if task == "classification"
-        else ["MLPRegressor", "HuberRegressor", "HistGradientBoosting", "oracle"]
+        else [
+            "MLPRegressor",
+            "HuberRegressor",
+            "CleanLearning(reg)",
+            "HistGradientBoosting",
+            "oracle",
+        ]
     )
     columns = list(models) + peers
     groups = {}
@@ -829,7 +922,7 @@ def report(rows, featured=None):
         f1_models = names + (
             ["CleanLearning(LR)", "CleanLearning(MLP)"]
             if task == "classification"
-            else ["HuberRegressor"]
+            else ["HuberRegressor", "CleanLearning(reg)"]
         )
         parts.append(
             f"## {task}: outlier_mask_ F1 on noisy cells\n\n"
@@ -891,7 +984,7 @@ def main(argv=None):
         "--noises",
         nargs="+",
         default=None,
-        help="these noises instead (symNN, instNN; grossNN, slipNN use 20%%)",
+        help="these noises instead (symNN, instNN, pairNN; grossNN, slipNN, unitNN)",
     )
     parser.add_argument(
         "--sym40", action="store_true", help="add 40%% flips on two tables"
@@ -938,7 +1031,7 @@ def main(argv=None):
                 (d, n)
                 for d in args.datasets or CLASSIFICATION
                 for n in args.noises or ("clean", "sym20", "inst20")
-                if d in CLASSIFICATION
+                if d in CLASSIFICATION + EXTRA_CLASSIFICATION
             ]
         jobs += [(classification_rows, c) for c in cells]
     if "regression" in args.tasks:
@@ -948,7 +1041,7 @@ def main(argv=None):
                 (d, n)
                 for d in args.datasets or REGRESSION
                 for n in args.noises or ("clean", "gross20", "slip20")
-                if d in REGRESSION
+                if d in REGRESSION + EXTRA_REGRESSION
             ]
         jobs += [(regression_rows, c) for c in cells]
     for seed in args.seeds:
