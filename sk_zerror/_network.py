@@ -98,7 +98,8 @@ def subset_rows(data, index):
         return {key: subset_rows(value, index) for key, value in data.items()}
     if _batchable(data) or isinstance(data, SliceDataset):
         return data[index]
-    return Subset(data, index)
+    # Python integers: a user's Dataset may index with them only.
+    return Subset(data, np.asarray(index).tolist())
 
 
 def pad_rows(data, n):

@@ -15,6 +15,7 @@ from sk_zerror._network import (
     CollateFeatures,
     collate_batch,
     make_mlp,
+    subset_rows,
     take_rows,
     take_samples,
 )
@@ -146,3 +147,21 @@ def test_feature_samples_reach_the_user_collate_with_rows_and_targets_batched():
         assert (Xb[FEATURES] != 0).sum(1).tolist() == lengths.tolist()
         assert torch.equal(yb, rows % 2)
     assert sorted(torch.cat([Xb[ROW] for Xb, _ in batches]).tolist()) == list(range(10))
+
+
+class _IntIndexedSamples(torch.utils.data.Dataset):
+    """A Dataset that, like many users' own, accepts Python integers only."""
+
+    def __len__(self):
+        return 6
+
+    def __getitem__(self, i):
+        if type(i) is not int:
+            raise TypeError(f"an int is required, got {type(i).__name__}")
+        return torch.full((2,), float(i))
+
+
+def test_subset_rows_of_a_dataset_index_it_with_python_integers():
+    subset = subset_rows(_IntIndexedSamples(), np.array([4, 1], dtype=np.int64))
+    assert isinstance(subset, Subset)
+    assert [float(subset[i][0]) for i in range(len(subset))] == [4.0, 1.0]
