@@ -139,7 +139,9 @@ class ZErrorRegressor(RegressorMixin, ZErrorBase):
         the first run trains until it stops and the second gets the epochs
         left, but never fewer than the first took to its best epoch (a whole
         run if the first used every epoch). Nothing flagged, nothing
-        retrained: the first run's network is the fitted one.
+        retrained: the first run's network is the fitted one, so without
+        early stopping it has trained ``max_epochs // 2`` epochs only (raise
+        ``max_epochs`` for data expected to be clean).
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the data, stop when its trimmed
         squared error (the worst-fitted 25% of its rows left out, see
