@@ -1,3 +1,4 @@
+import importlib
 import socket
 import subprocess
 import sys
@@ -17,6 +18,20 @@ def _seed():
     torch.manual_seed(0)
     # The global generator, on purpose: it is what unseeded library code uses.
     np.random.seed(0)  # noqa: NPY002
+
+
+@pytest.fixture(scope="session")
+def import_benchmark():
+    """Import a module of ``benchmarks/`` by name (it is not a package)."""
+
+    def load(name):
+        sys.path.insert(0, str(BENCHMARKS))
+        try:
+            return importlib.import_module(name)
+        finally:
+            sys.path.remove(str(BENCHMARKS))
+
+    return load
 
 
 @pytest.fixture

@@ -3,26 +3,16 @@
 import csv
 import json
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-
 
 @pytest.fixture(scope="module")
-def bench():
+def bench(import_benchmark):
     pytest.importorskip("cleanlab")
     pytest.importorskip("vega_datasets")
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        import _baselines
-        import bench_defaults
-    finally:
-        sys.path.remove(str(BENCHMARKS))
-    return bench_defaults, _baselines
+    return import_benchmark("bench_defaults"), import_benchmark("_baselines")
 
 
 def _rows(path):

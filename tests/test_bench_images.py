@@ -1,24 +1,14 @@
 """Smoke test of benchmarks/bench_images.py, its image generator and its CNN."""
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 from numpy.testing import assert_array_equal
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-
 
 @pytest.fixture(scope="module")
-def bench():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        import bench_images
-    finally:
-        sys.path.remove(str(BENCHMARKS))
-    return bench_images
+def bench(import_benchmark):
+    return import_benchmark("bench_images")
 
 
 def test_make_shapes_is_seeded_and_balanced(bench):

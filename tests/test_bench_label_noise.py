@@ -1,24 +1,15 @@
 """Smoke test of benchmarks/bench_label_noise.py and its noise generator."""
 
 import csv
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-
 
 @pytest.fixture(scope="module")
-def noise():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        import _noise
-    finally:
-        sys.path.remove(str(BENCHMARKS))
-    return _noise
+def noise(import_benchmark):
+    return import_benchmark("_noise")
 
 
 def _read_csv(path):

@@ -2,23 +2,14 @@
 
 import csv
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-
 
 @pytest.fixture(scope="module")
-def bench():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        import bench_masking
-    finally:
-        sys.path.remove(str(BENCHMARKS))
-    return bench_masking
+def bench(import_benchmark):
+    return import_benchmark("bench_masking")
 
 
 def test_bench_masking_quick(tmp_path, run_benchmark):

@@ -3,24 +3,15 @@
 import csv
 import json
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-
 
 @pytest.fixture(scope="module")
-def baselines():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        import _baselines
-    finally:
-        sys.path.remove(str(BENCHMARKS))
-    return _baselines
+def baselines(import_benchmark):
+    return import_benchmark("_baselines")
 
 
 def _rows(path):

@@ -3,24 +3,15 @@
 import csv
 import json
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import sklearn
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-
 
 @pytest.fixture(scope="module")
-def common():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        import _common
-    finally:
-        sys.path.remove(str(BENCHMARKS))
-    return _common
+def common(import_benchmark):
+    return import_benchmark("_common")
 
 
 def _read_csv(path):
