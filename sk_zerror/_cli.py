@@ -210,8 +210,9 @@ def build_parser():
 def run_audit(args, command):
     # The heavy stack (pandas, scikit-learn, torch) is imported only now,
     # after the arguments are parsed.
-    from ._audit import fit_audit, load_table, prepare_audit
+    from ._audit import fit_audit, prepare_audit
     from ._report import check_output_folder, claim_output_folder, write_outputs
+    from ._table import load_table
 
     demo = args.data is None
     if demo:
@@ -295,7 +296,7 @@ def main(argv=None):
     command = "sk-zerror " + " ".join(shlex.quote(a) for a in argv)
     try:
         with stop_on_signals():
-            from ._audit import AuditError
+            from ._table import AuditError
 
             try:
                 return run_audit(args, command)

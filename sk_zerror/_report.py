@@ -27,10 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ._audit import AuditError, row_values
+from ._audit import row_values
 from ._escape import markdown_code, markdown_text, write_csv
 from ._hints import format_number
 from ._interrupt import held
+from ._table import AuditError
 
 # The file that marks a folder as an audit's output, listing what it wrote.
 MARKER = ".sk-zerror-audit"

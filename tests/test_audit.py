@@ -8,18 +8,13 @@ import pytest
 
 from sk_zerror import ZErrorClassifier, ZErrorRegressor
 from sk_zerror._audit import (
-    AuditError,
     EpochProgress,
     build_model,
-    date_features,
     fit_audit,
-    load_table,
     prepare_audit,
-    read_dates,
-    read_numbers,
-    skewed_positive,
 )
 from sk_zerror._cli import main
+from sk_zerror._table import AuditError, load_table, skewed_positive
 
 pd = pytest.importorskip("pandas")
 
@@ -41,32 +36,6 @@ def test_a_numeric_feature_with_stray_text_stays_numeric(frame):
         "column 'dose': 2 cell(s) that are not finite numbers were treated as "
         "missing: rows 4, 17" in plan.notes
     )
-
-
-def test_read_numbers_refuses_mostly_text_columns():
-    assert read_numbers(pd.Series(["a", "b", "1", None])) is None
-    assert read_numbers(pd.Series(["1.5", "2", "x", None] * 10)) is None
-    values, unreadable = read_numbers(pd.Series(["1.5", "2"] * 10 + ["x", None]))
-    assert unreadable.tolist() == [False] * 20 + [True, False]
-    assert np.isnan(values.iloc[20:]).all()
-    assert values.iloc[0] == 1.5
-
-
-def test_dates_parse_and_constant_parts_are_dropped():
-    text = pd.Series(["2012-01-01", "2012-06-15", "2013-03-02", None])
-    dates = read_dates(text)
-    assert dates.dt.year.tolist()[:3] == [2012, 2012, 2013]
-    assert read_dates(pd.Series(["12.5", "13.1"])) is None
-    assert read_dates(pd.Series(["north", "south"])) is None
-    new_years = pd.Series(pd.to_datetime(["1970-01-01", "1971-01-01", "1972-01-01"]))
-    assert list(date_features("Year", new_years)) == ["Year_time"]
-    days = pd.Series(pd.date_range("2020-01-01", periods=30, freq="D"))
-    assert list(date_features("day", days)) == [
-        "day_time",
-        "day_season_sin",
-        "day_season_cos",
-        "day_weekday",
-    ]
 
 
 def test_skewed_positive_targets_are_modelled_on_the_log_scale(frame):
@@ -293,16 +262,6 @@ def test_a_byte_order_mark_is_not_part_of_the_first_name(frame, tmp_path):
     assert prepare_audit(table, "y").ids == ["id"]
 
 
-def test_the_encoding_of_a_csv_file_can_be_given(frame, tmp_path):
-    frame["site"] = np.where(frame["x"] > 0, "Montréal", "Québec")
-    path = tmp_path / "latin.csv"
-    frame.to_csv(path, index=False, encoding="latin-1")
-    with pytest.raises(AuditError, match="--encoding latin-1"):
-        load_table(path)
-    table = load_table(path, encoding="latin-1")
-    assert set(table["site"]) == {"Montréal", "Québec"}
-
-
 def test_nested_columns_are_left_out_with_a_note(frame, tmp_path):
     frame["tags"] = [["a", "b"]] * len(frame)
     frame["point"] = [{"lat": 1.0, "lon": 2.0}] * len(frame)
@@ -335,15 +294,6 @@ def test_repeated_column_names(frame, tmp_path):
     twice = pd.concat([frame, frame[["x"]]], axis=1)  # as Parquet allows
     with pytest.raises(AuditError, match="column name 'x' appears 2 times; rename"):
         prepare_audit(twice, "y")
-
-
-def test_a_one_column_file_has_nothing_to_learn_from(tmp_path):
-    path = tmp_path / "one.csv"
-    path.write_text("y\n1.5\n2.5\n3.5\n")
-    with pytest.raises(AuditError, match=r"has one column \('y'\)"):
-        load_table(path)
-    path.write_text("y;x\n1.5;2\n2.5;3\n")  # other separators are still found
-    assert list(load_table(path).columns) == ["y", "x"]
 
 
 @pytest.mark.parametrize(

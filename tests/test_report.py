@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from sk_zerror import _audit, _report
-from sk_zerror._audit import AuditError, fit_audit, prepare_audit
+from sk_zerror._audit import fit_audit, prepare_audit
 from sk_zerror._cli import main
 from sk_zerror._hints import (
     feature_summary,
@@ -35,6 +35,7 @@ from sk_zerror._report import (
     render_html,
     render_report,
 )
+from sk_zerror._table import AuditError
 
 pd = pytest.importorskip("pandas")
 pytest.importorskip("matplotlib")
