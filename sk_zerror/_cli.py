@@ -211,7 +211,8 @@ def run_audit(args, command):
     # The heavy stack (pandas, scikit-learn, torch) is imported only now,
     # after the arguments are parsed.
     from ._audit import fit_audit, prepare_audit
-    from ._report import check_output_folder, claim_output_folder, write_outputs
+    from ._output_folder import check_output_folder, claim_output_folder
+    from ._report import write_outputs
     from ._table import load_table
 
     demo = args.data is None
