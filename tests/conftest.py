@@ -106,3 +106,12 @@ def make_net():
         return net.initialize()
 
     return make
+
+
+@pytest.fixture
+def frame():
+    """A small table for the audit: x and y = 2 x plus a little noise."""
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=200)
+    return pd.DataFrame({"x": x, "y": 2 * x + 0.1 * rng.normal(size=200)})

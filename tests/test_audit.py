@@ -19,13 +19,6 @@ from sk_zerror._table import AuditError, load_table, skewed_positive
 pd = pytest.importorskip("pandas")
 
 
-@pytest.fixture
-def frame():
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=200)
-    return pd.DataFrame({"x": x, "y": 2 * x + 0.1 * rng.normal(size=200)})
-
-
 def test_a_numeric_feature_with_stray_text_stays_numeric(frame):
     frame["dose"] = frame["x"].round(2).astype(str).astype(object)
     frame.loc[[4, 17], "dose"] = ["n/a?", "<0.1"]

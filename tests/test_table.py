@@ -16,13 +16,6 @@ from sk_zerror._table import (
 pd = pytest.importorskip("pandas")
 
 
-@pytest.fixture
-def frame():
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=200)
-    return pd.DataFrame({"x": x, "y": 2 * x + 0.1 * rng.normal(size=200)})
-
-
 def test_read_numbers_refuses_mostly_text_columns():
     assert read_numbers(pd.Series(["a", "b", "1", None])) is None
     assert read_numbers(pd.Series(["1.5", "2", "x", None] * 10)) is None
