@@ -556,76 +556,52 @@ def regression_peers(dataset):
     return peers
 
 
-def peer_mask(model):
-    if hasattr(model, "label_issues_mask"):
-        return np.asarray(model.label_issues_mask)
-    if hasattr(model, "outliers_"):
-        return np.asarray(model.outliers_)
-    return None
+def model_mask(model):
+    """The training rows a fitted model calls wrong, or None (no such notion).
+
+    ``outlier_mask_`` (the Z-Error estimators), ``label_issues_mask``
+    (cleanlab's regression ``CleanLearning``), ``outliers_``
+    (``HuberRegressor``), ``label_issues_df`` (cleanlab's classification
+    ``CleanLearning``).
+    """
+    for attribute in ("outlier_mask_", "label_issues_mask", "outliers_"):
+        if hasattr(model, attribute):
+            return np.asarray(getattr(model, attribute))
+    issues = getattr(model, "label_issues_df", None)
+    return None if issues is None else np.asarray(issues["is_label_issue"])
 
 
-def classification_rows(dataset, noise, seed, names, peers=True):
-    Xtr, ytr_clean, Xte, yte = classification_split(dataset, seed)
-    ytr = noisy_labels(Xtr, ytr_clean, noise, seed, dataset)
-    truth = ytr != ytr_clean
-    base = dict(task="classification", dataset=dataset, noise=noise, seed=seed)
-    models = {
-        n: (
-            lambda s, n=n: ZErrorClassifier(
-                random_state=s, **variant_params("classification", n)
-            )
-        )
-        for n in names
-    }
-    if peers:
-        models.update(classification_peers(dataset, noise))
-    if peers and noise != "clean":
-        models["oracle"] = None
-    rows = []
-    for name, factory in models.items():
-        X, y = Xtr, ytr
-        if name == "oracle":
-            model = ZErrorClassifier(
-                sigma=1e6, retrain_without_outliers=False, random_state=seed
-            )
-            X, y = Xtr[~truth], ytr[~truth]
-        else:
-            model = factory(seed)
-        seconds = cpu_fit(model, X, y)
-        mask = getattr(model, "outlier_mask_", None)
-        if name.startswith("CleanLearning"):
-            mask = np.asarray(model.label_issues_df["is_label_issue"])
-        if name == "oracle":
-            mask = None
-        epochs, trigger = run_lengths(model)
-        rows.append(
-            dict(
-                base,
-                model=name,
-                score=float(np.mean(model.predict(Xte) == yte)),
-                f1=f1_of(mask, truth),
-                flagged_clean=flagged_clean(mask, truth),
-                fit_cpu_s=seconds,
-                epochs=epochs or getattr(model, "n_iter_", ""),
-                trigger=trigger,
-            )
-        )
-    return rows
-
-
-def regression_rows(dataset, noise, seed, names, peers=True):
+def cell_data(task, dataset, noise, seed):
+    """Training features, noisy targets, corrupted rows, test features and targets."""
+    if task == "classification":
+        Xtr, ytr_clean, Xte, yte = classification_split(dataset, seed)
+        ytr = noisy_labels(Xtr, ytr_clean, noise, seed, dataset)
+        return Xtr, ytr, ytr != ytr_clean, Xte, yte
     Xtr, ytr_clean, Xte, yte = regression_split(dataset, seed)
     ytr, truth = noisy_targets(ytr_clean, noise, seed, dataset)
-    base = dict(task="regression", dataset=dataset, noise=noise, seed=seed)
+    return Xtr, ytr, truth, Xte, yte
+
+
+def held_out_score(task, model, X, y):
+    """Accuracy (classification) or RMSE (regression) on the clean test set."""
+    if task == "classification":
+        return float(np.mean(model.predict(X) == y))
+    return float(np.sqrt(np.mean((model.predict(X) - y) ** 2)))
+
+
+def cell_rows(task, dataset, noise, seed, names, peers=True):
+    """One row per model fitted on one cell and seed: the variants ``names``,
+    then (with ``peers``) the peers and, on noisy cells, the oracle."""
+    Xtr, ytr, truth, Xte, yte = cell_data(task, dataset, noise, seed)
+    estimator = ZErrorClassifier if task == "classification" else ZErrorRegressor
+    base = dict(task=task, dataset=dataset, noise=noise, seed=seed)
     models = {
-        n: (
-            lambda s, n=n: ZErrorRegressor(
-                random_state=s, **variant_params("regression", n)
-            )
-        )
+        n: (lambda s, n=n: estimator(random_state=s, **variant_params(task, n)))
         for n in names
     }
-    if peers:
+    if peers and task == "classification":
+        models.update(classification_peers(dataset, noise))
+    elif peers:
         models.update(regression_peers(dataset))
     if peers and noise != "clean":
         models["oracle"] = None
@@ -633,33 +609,27 @@ def regression_rows(dataset, noise, seed, names, peers=True):
     for name, factory in models.items():
         X, y = Xtr, ytr
         if name == "oracle":
-            model = ZErrorRegressor(
+            model = estimator(
                 sigma=1e6, retrain_without_outliers=False, random_state=seed
             )
             X, y = Xtr[~truth], ytr[~truth]
         else:
             model = factory(seed)
         seconds = cpu_fit(model, X, y)
-        mask = getattr(model, "outlier_mask_", None)
-        if name == "HuberRegressor":
-            mask = model.outliers_
-        if name == "CleanLearning(reg)":
-            mask = np.asarray(model.label_issues_mask)
-        if name == "oracle":
-            mask = None
+        mask = None if name == "oracle" else model_mask(model)
         epochs, trigger = run_lengths(model)
-        rmse = float(np.sqrt(np.mean((model.predict(Xte) - yte) ** 2)))
-        if name == "MLPRegressor":
-            epochs = model.regressor_.n_iter_
+        # scikit-learn's iterations where there are no run histories (the
+        # MLPRegressor inside its target transformer).
+        inner = getattr(model, "regressor_", model)
         rows.append(
             dict(
                 base,
                 model=name,
-                score=rmse,
+                score=held_out_score(task, model, Xte, yte),
                 f1=f1_of(mask, truth),
                 flagged_clean=flagged_clean(mask, truth),
                 fit_cpu_s=seconds,
-                epochs=epochs,
+                epochs=epochs or getattr(inner, "n_iter_", ""),
                 trigger=trigger,
             )
         )
@@ -1033,7 +1003,7 @@ def main(argv=None):
                 for n in args.noises or ("clean", "sym20", "inst20")
                 if d in CLASSIFICATION + EXTRA_CLASSIFICATION
             ]
-        jobs += [(classification_rows, c) for c in cells]
+        jobs += [("classification", c) for c in cells]
     if "regression" in args.tasks:
         cells = regression_cells(args.quick)
         if args.datasets or args.noises:
@@ -1043,15 +1013,14 @@ def main(argv=None):
                 for n in args.noises or ("clean", "gross20", "slip20")
                 if d in REGRESSION + EXTRA_REGRESSION
             ]
-        jobs += [(regression_rows, c) for c in cells]
+        jobs += [("regression", c) for c in cells]
     for seed in args.seeds:
-        for run, (dataset, noise) in jobs:
+        for task, (dataset, noise) in jobs:
             if (dataset, noise, seed) in done:
                 continue
             start = time.perf_counter()
-            task = "classification" if run is classification_rows else "regression"
             names = args.variants or (QUICK if args.quick else PANEL)[task]
-            rows = run(dataset, noise, seed, names, peers=not args.no_peers)
+            rows = cell_rows(task, dataset, noise, seed, names, peers=not args.no_peers)
             with open(raw, "a", newline="") as handle:
                 csv.DictWriter(handle, FIELDS).writerows(rows)
             print(
