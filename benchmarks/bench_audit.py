@@ -44,7 +44,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from _common import environment, write_csv, write_results  # noqa: E402
+from _common import detection, environment, write_csv, write_results  # noqa: E402
 
 import sk_zerror  # noqa: E402
 
@@ -252,12 +252,33 @@ def out_of_fold_flags(features, target_values, label, seed):
     return 0.6745 * deviation / np.median(deviation) > ROBUST_Z_CUT
 
 
+def load_case(load, target, inject, seed):
+    """A case's table and its injected rows (None for the table as shipped)."""
+    table = load()
+    if inject is None:
+        return table, None
+    return inject(table, target, seed)
+
+
+def flags_row(name, inject, seed, flags, truth):
+    """What a case's flags show: how many, and against injected rows, how right."""
+    row = {
+        "case": name,
+        "errors": "injected" if inject is not None else "as shipped",
+        "seed": seed,
+        "rows": len(flags),
+        "flagged": int(flags.sum()),
+        "flagged_share": float(flags.mean()),
+    }
+    if truth is not None:
+        row["injected"] = int(truth.sum())
+        row.update(detection(flags, truth))
+    return row
+
+
 def peer_row(name, load, target, inject, seed):
     """The out-of-fold gradient-boosting baseline on one case."""
-    table = load()
-    truth = None
-    if inject is not None:
-        table, truth = inject(table, target, seed)
+    table, truth = load_case(load, target, inject, seed)
     # Rows without a target are not audited (the command drops them too).
     known = table[target].notna().to_numpy()
     label = target in LABEL_TARGETS
@@ -272,21 +293,12 @@ def peer_row(name, load, target, inject, seed):
         if label
         else f"robust z > {ROBUST_Z_CUT} of out-of-fold HistGradientBoosting residuals"
     )
-    row = {
-        "case": name,
-        "errors": "injected" if inject is not None else "as shipped",
-        "seed": seed,
+    cpu_s = round(time.process_time() - start, 1)
+    return {
+        **flags_row(name, inject, seed, flags, truth),
         "method": method,
-        "rows": len(table),
-        "flagged": int(flags.sum()),
-        "flagged_share": float(flags.mean()),
-        "cpu_s": round(time.process_time() - start, 1),
+        "cpu_s": cpu_s,
     }
-    if truth is not None:
-        hits = int((flags & truth).sum())
-        row["precision"] = hits / max(int(flags.sum()), 1)
-        row["recall"] = hits / int(truth.sum())
-    return row
 
 
 def flagged_rows(folder):
@@ -295,10 +307,7 @@ def flagged_rows(folder):
 
 
 def run_case(name, load, target, inject, seed, work, extra):
-    table = load()
-    truth = None
-    if inject is not None:
-        table, truth = inject(table, target, seed)
+    table, truth = load_case(load, target, inject, seed)
     data = work / f"table_{seed}.csv"
     table.to_csv(data, index=False)
     out = work / "out"
@@ -308,24 +317,13 @@ def run_case(name, load, target, inject, seed, work, extra):
         raise RuntimeError(f"{name}: {result.stderr.strip()}")
     flags = np.zeros(len(table), dtype=bool)
     flags[flagged_rows(out)] = True
-    row = {
-        "case": name,
-        "errors": "injected" if inject is not None else "as shipped",
-        "seed": seed,
-        "rows": len(table),
-        "flagged": int(flags.sum()),
-        "flagged_share": float(flags.mean()),
+    report = (out / "report.md").read_text()
+    return {
+        **flags_row(name, inject, seed, flags, truth),
         "cpu_s": round(cpu, 1),
         "wall_s": round(wall, 1),
+        "log_target": "log(1 + " in report,
     }
-    report = (out / "report.md").read_text()
-    row["log_target"] = "log(1 + " in report
-    if truth is not None:
-        hits = int((flags & truth).sum())
-        row["injected"] = int(truth.sum())
-        row["precision"] = hits / max(int(flags.sum()), 1)
-        row["recall"] = hits / int(truth.sum())
-    return row
 
 
 def run_demo(seed, work, extra):
