@@ -41,6 +41,7 @@ import warnings
 
 import numpy as np
 import torch
+from _common import cpu_timed
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
@@ -239,16 +240,15 @@ def noisy_labels(kind, rate, X, y, rng, reference=None):
 DEVICE = "cpu"
 
 
-def cpu_timed(fn):
-    if DEVICE != "cpu":
-        torch.cuda.synchronize()
-        start = time.perf_counter()
-        out = fn()
-        torch.cuda.synchronize()
-        return out, time.perf_counter() - start
-    start = time.process_time()
+def timed(fn):
+    """``fn()`` and its seconds: CPU seconds on the CPU, wall on a GPU."""
+    if DEVICE == "cpu":
+        return cpu_timed(fn)
+    torch.cuda.synchronize()
+    start = time.perf_counter()
     out = fn()
-    return out, time.process_time() - start
+    torch.cuda.synchronize()
+    return out, time.perf_counter() - start
 
 
 def run_cell(dataset, kind, rate, seed, epochs):
@@ -266,18 +266,16 @@ def run_cell(dataset, kind, rate, seed, epochs):
     y_noisy, wrong = noisy_labels(kind, rate, X_train, y_train, rng, reference)
     y_noisy = y_noisy.astype(np.int64)
     row = {"noise": f"{kind} {rate:.0%}", "seed": seed, "wrong": int(wrong.sum())}
-    clf, row["zerror_s"] = cpu_timed(
+    clf, row["zerror_s"] = timed(
         lambda: ZErrorClassifier(module=SmallCNN, random_state=seed, device=DEVICE).fit(
             X_train, y_noisy
         )
     )
     row["zerror_acc"] = clf.score(X_test, y_test)
     row["zerror_f1"] = f1_score(wrong, clf.outlier_mask_)
-    plain, row["plain_s"] = cpu_timed(
-        lambda: plain_cnn(seed, epochs).fit(X_train, y_noisy)
-    )
+    plain, row["plain_s"] = timed(lambda: plain_cnn(seed, epochs).fit(X_train, y_noisy))
     row["plain_acc"] = (plain.predict(X_test) == y_test).mean()
-    proba, row["cleanlab_s"] = cpu_timed(
+    proba, row["cleanlab_s"] = timed(
         lambda: cross_val_predict(
             plain_cnn(seed, epochs),
             X_train,
@@ -288,7 +286,7 @@ def run_cell(dataset, kind, rate, seed, epochs):
     )
     issues = find_label_issues(y_noisy, proba)
     row["cleanlab_f1"] = f1_score(wrong, issues)
-    cl, row["cleanlearning_s"] = cpu_timed(
+    cl, row["cleanlearning_s"] = timed(
         lambda: CleanLearning(plain_cnn(seed, epochs), cv_n_folds=5, seed=seed).fit(
             X_train, y_noisy
         )
@@ -312,7 +310,7 @@ def embeddings(seed, epochs):
     X_train, X_test, y_train, y_test = train_test_split(
         X_rest, y_rest, test_size=1 / 3, random_state=seed, stratify=y_rest
     )
-    extractor, seconds = cpu_timed(lambda: plain_cnn(seed, epochs).fit(X_pre, y_pre))
+    extractor, seconds = timed(lambda: plain_cnn(seed, epochs).fit(X_pre, y_pre))
     module = extractor.module_.eval()
     with torch.no_grad():
         E_train, E_test = (
@@ -331,26 +329,26 @@ def run_embedding_cell(data, kind, rate, seed):
     reference = LogisticRegression()
     y_noisy, wrong = noisy_labels(kind, rate, E_train, y_train, rng, reference)
     row = {"noise": f"{kind} {rate:.0%}", "seed": seed, "wrong": int(wrong.sum())}
-    clf, row["zerror_s"] = cpu_timed(
+    clf, row["zerror_s"] = timed(
         lambda: ZErrorClassifier(random_state=seed).fit(E_train, y_noisy)
     )
     row["zerror_acc"] = clf.score(E_test, y_test)
     row["zerror_f1"] = f1_score(wrong, clf.outlier_mask_)
-    proba, row["cleanlab_s"] = cpu_timed(
+    proba, row["cleanlab_s"] = timed(
         lambda: cross_val_predict(
             LogisticRegression(), E_train, y_noisy, cv=5, method="predict_proba"
         )
     )
     row["cleanlab_f1"] = f1_score(wrong, find_label_issues(y_noisy, proba))
-    cl, row["cleanlearning_s"] = cpu_timed(
+    cl, row["cleanlearning_s"] = timed(
         lambda: CleanLearning(LogisticRegression(), seed=seed).fit(E_train, y_noisy)
     )
     row["cleanlearning_acc"] = cl.score(E_test, y_test)
-    logistic, row["logistic_s"] = cpu_timed(
+    logistic, row["logistic_s"] = timed(
         lambda: LogisticRegression().fit(E_train, y_noisy)
     )
     row["logistic_acc"] = logistic.score(E_test, y_test)
-    mlp, row["mlp_s"] = cpu_timed(
+    mlp, row["mlp_s"] = timed(
         lambda: MLPClassifier(random_state=seed).fit(E_train, y_noisy)
     )
     row["mlp_acc"] = mlp.score(E_test, y_test)
