@@ -113,6 +113,7 @@ def test_scheduler_refuses_a_plain_criterion():
         (dict(schedule="step"), "schedule must be one of"),
         (dict(start=-1.0), "start must be > 0"),
         (dict(target=0.0), "sigma must be > 0"),
+        (dict(warmup_epochs="late"), "integer >= 0 or 'plateau'"),
     ],
 )
 def test_scheduler_parameters_are_checked(params, match):
@@ -150,16 +151,3 @@ def test_plateau_warm_up_masks_once_the_training_loss_flattens():
     assert not any(loss_has_flattened(losses[:k]) for k in range(1, start))
     assert net.history[start - 1, "sigma_annealing"]
     assert not net.history[start, "sigma_annealing"]
-
-
-def test_warmup_epochs_must_be_an_integer_or_plateau():
-    X, y = regression_data()
-    net = NeuralNetRegressor(
-        torch.nn.Linear(3, 1),
-        criterion=ZErrorMSELoss,
-        max_epochs=1,
-        train_split=None,
-        callbacks=[SigmaScheduler(warmup_epochs="late")],
-    )
-    with pytest.raises(ValueError, match="integer >= 0 or 'plateau'"):
-        net.fit(X, y)
