@@ -806,6 +806,27 @@ def checks_table(checks, task):
     return "\n".join(lines)
 
 
+def _by_cell(rows, task, models, key):
+    """``key`` of each of ``models`` per (dataset, noise) cell, over the seeds."""
+    groups = {}
+    for r in rows:
+        if r["task"] == task and r["model"] in models:
+            groups.setdefault((r["dataset"], r["noise"]), {}).setdefault(
+                r["model"], []
+            ).append(r[key])
+    return groups
+
+
+def _table_head(columns):
+    """The header lines of a per-cell table with one column per model."""
+    head = (
+        "| dataset | noise | "
+        + " | ".join(c.replace("|", " / ") for c in columns)
+        + " |"
+    )
+    return [head, "|" + "---|" * (len(columns) + 2)]
+
+
 def cell_table(rows, task, models):
     """Mean score (min-max over seeds) per cell, for ``models`` and the peers."""
     peers = (
@@ -828,19 +849,8 @@ def cell_table(rows, task, models):
         ]
     )
     columns = list(models) + peers
-    groups = {}
-    for r in rows:
-        if r["task"] == task and r["model"] in columns:
-            groups.setdefault((r["dataset"], r["noise"]), {}).setdefault(
-                r["model"], []
-            ).append(r["score"])
-    head = (
-        "| dataset | noise | "
-        + " | ".join(c.replace("|", " / ") for c in columns)
-        + " |"
-    )
-    lines = [head, "|" + "---|" * (len(columns) + 2)]
-    for (dataset, noise), by_model in groups.items():
+    lines = _table_head(columns)
+    for (dataset, noise), by_model in _by_cell(rows, task, columns, "score").items():
         cells = []
         for c in columns:
             values = by_model.get(c)
@@ -856,19 +866,9 @@ def cell_table(rows, task, models):
 
 
 def f1_table(rows, task, models):
-    groups = {}
-    for r in rows:
-        if r["task"] == task and r["model"] in models and r["noise"] != "clean":
-            groups.setdefault((r["dataset"], r["noise"]), {}).setdefault(
-                r["model"], []
-            ).append(r["f1"])
-    head = (
-        "| dataset | noise | "
-        + " | ".join(m.replace("|", " / ") for m in models)
-        + " |"
-    )
-    lines = [head, "|" + "---|" * (len(models) + 2)]
-    for (dataset, noise), by_model in groups.items():
+    noisy = [r for r in rows if r["noise"] != "clean"]
+    lines = _table_head(models)
+    for (dataset, noise), by_model in _by_cell(noisy, task, models, "f1").items():
         cells = [_fmt(by_model.get(m, [])) for m in models]
         lines.append(f"| {dataset} | {noise} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
